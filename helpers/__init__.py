@@ -1,0 +1,56 @@
+"""Shared code for the Annoy tutorial notebooks.
+
+Importing this package first checks that the interpreter and NumPy are ones
+Chainer 7.8.1 runs on, so a learner gets one clear sentence instead of a
+traceback from deep inside Chainer.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import metadata, util
+
+SUPPORTED_PYTHON = ((3, 9), (3, 11))  # inclusive range Chainer 7.8.1 runs on
+FIX = "set up a fresh environment with the install command in README.md"
+
+
+class UnsupportedEnvironmentError(ImportError):
+    """The interpreter or a key package cannot run Chainer 7.8.1."""
+
+
+def _major_minor(version: str) -> tuple[int, int]:
+    parts = (version.split(".") + ["0"])[:2]
+    return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)
+
+
+def environment_problems() -> list[str]:
+    """Return one sentence per problem that stops Chainer 7.8.1 from working here."""
+    problems = []
+    low, high = SUPPORTED_PYTHON
+    if not low <= sys.version_info[:2] <= high:
+        problems.append(
+            f"This tutorial needs Python 3.9 to 3.11 (Chainer 7.8.1 does not run on "
+            f"Python {sys.version_info[0]}.{sys.version_info[1]}); install Python 3.11 and {FIX}."
+        )
+        return problems  # the package checks below are moot on the wrong interpreter
+    try:
+        numpy_version = metadata.version("numpy")
+    except metadata.PackageNotFoundError:
+        problems.append(f"NumPy is not installed; {FIX}.")
+    else:
+        if _major_minor(numpy_version) >= (2, 0):
+            problems.append(
+                f"NumPy {numpy_version} is installed but Chainer 7.8.1 needs NumPy < 2; "
+                f'run: pip install "numpy<2" (or {FIX}).'
+            )
+    if util.find_spec("pkg_resources") is None:
+        problems.append(
+            "Chainer 7.8.1 imports pkg_resources, which setuptools 81 and later no longer ship; "
+            'run: pip install "setuptools<81".'
+        )
+    return problems
+
+
+_problems = environment_problems()
+if _problems:
+    raise UnsupportedEnvironmentError(" ".join(_problems))

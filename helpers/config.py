@@ -1,0 +1,43 @@
+"""Where things live and which mode the notebooks run in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+FIGURES_DIR = PROJECT_ROOT / "figures"
+CACHE_DIR = Path(os.environ.get("ANN_TUTORIAL_CACHE", PROJECT_ROOT / "cache"))
+"""Built indexes and cached results (git-ignored); override with ANN_TUTORIAL_CACHE."""
+
+SEED = 42
+"""One seed for every random choice in the series."""
+
+QUICK_ENV = "ANN_TUTORIAL_QUICK"
+FULL_SWEEP_ENV = "ANN_TUTORIAL_FULL_SWEEP"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def quick_mode() -> bool:
+    """True when ANN_TUTORIAL_QUICK=1: notebooks use a fixed, seeded subset of the data."""
+    return _flag(QUICK_ENV)
+
+
+def full_sweep() -> bool:
+    """True when ANN_TUTORIAL_FULL_SWEEP=1: notebook 04 runs its full-size sweep."""
+    return _flag(FULL_SWEEP_ENV)
+
+
+def figure_path(name: str) -> Path:
+    """Path of a figure in figures/, creating the folder if needed."""
+    FIGURES_DIR.mkdir(parents=True, exist_ok=True)
+    return FIGURES_DIR / name
+
+
+def cache_path(name: str) -> Path:
+    """Path of a file in the cache folder, creating the folder if needed."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    return CACHE_DIR / name

@@ -1,0 +1,61 @@
+"""How good are the neighbours? Label accuracy, recall against exact search, and query speed."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from annoy import AnnoyIndex
+
+from helpers.exact import LARGER_IS_NEARER, distances_to
+from helpers.index import check_vectors
+
+RECALL_EPSILON = 1e-3  # as in ann-benchmarks
+
+
+def label_accuracy(neighbor_ids: np.ndarray, train_labels: np.ndarray, test_labels: np.ndarray) -> float:
+    """1-nearest-neighbour accuracy: how often the nearest training item has the query's label.
+
+    ``neighbor_ids`` is (n_queries, k) or (n_queries,); only the first column is used.
+    """
+    ids = np.asarray(neighbor_ids)
+    nearest = ids[:, 0] if ids.ndim == 2 else ids
+    test_labels = np.asarray(test_labels)
+    if len(nearest) != len(test_labels):
+        raise ValueError(f"{len(nearest)} neighbour rows but {len(test_labels)} test labels")
+    if len(nearest) == 0:
+        raise ValueError("no queries to score")
+    if (nearest < 0).any():
+        raise ValueError("some queries have no neighbour at all (id -1): raise search_k")
+    return float(np.mean(np.asarray(train_labels)[nearest] == test_labels))
+
+
+def recall_at_k(approx_ids: np.ndarray, exact_dists: np.ndarray, train: np.ndarray, queries: np.ndarray,
+                metric: str, k: int = 10, epsilon: float = RECALL_EPSILON) -> float:
+    """Recall@k as ann-benchmarks defines it.
+
+    A returned item counts if its true distance is within the true k-th
+    neighbour's distance (plus ``epsilon``), so ties are not punished.
+    """
+    approx_ids = np.asarray(approx_ids)[:, :k]
+    if approx_ids.shape[1] < k or np.asarray(exact_dists).shape[1] < k:
+        raise ValueError(f"need at least {k} neighbours per query")
+    true = distances_to(check_vectors(train, "train"), check_vectors(queries, "queries"), approx_ids, metric)
+    kth = np.asarray(exact_dists)[:, k - 1:k]
+    hits = true >= kth - epsilon if metric in LARGER_IS_NEARER else true <= kth + epsilon
+    return float(hits.sum() / (len(approx_ids) * k))
+
+
+def queries_per_second(index: AnnoyIndex, queries: np.ndarray, k: int, search_k: int = -1) -> tuple[float, np.ndarray]:
+    """Single-thread QPS of ``get_nns_by_vector`` over all ``queries``, and the ids it returned.
+
+    Every measurement in the series uses this one method, so points compare fairly.
+    """
+    rows = check_vectors(queries, "queries").tolist()
+    ids = np.full((len(rows), k), -1, dtype=np.int64)
+    start = time.perf_counter()
+    for i, row in enumerate(rows):
+        found = index.get_nns_by_vector(row, k, search_k=search_k)
+        ids[i, :len(found)] = found
+    elapsed = time.perf_counter() - start
+    return len(rows) / elapsed, ids

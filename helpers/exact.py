@@ -1,0 +1,111 @@
+"""Exact (brute-force) nearest neighbours with NumPy: the ground truth Annoy is measured against.
+
+Distances follow Annoy's definitions so the two can be compared number for number:
+
+- angular: ``sqrt(2 - 2 cos(u, v))`` (Euclidean distance of the normalised vectors, 0..2)
+- euclidean: ``||u - v||``;  manhattan: ``sum |u - v|``
+- dot: the inner product ``u . v`` (larger is nearer)
+- hamming: the number of differing bits of 0/1 vectors
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from helpers.config import cache_path
+from helpers.index import check_metric, check_vectors
+from helpers.progress import Progress
+
+LARGER_IS_NEARER = {"dot"}
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, np.finfo(np.float32).tiny)
+
+
+def distance_matrix(train: np.ndarray, queries: np.ndarray, metric: str) -> np.ndarray:
+    """All distances between ``queries`` (m, d) and ``train`` (n, d) as float32 (m, n).
+
+    Memory is m * n * 4 bytes: callers pass a chunk of queries.
+    """
+    if metric == "angular":
+        cos = _normalise(queries) @ _normalise(train).T
+        return np.sqrt(np.maximum(2.0 - 2.0 * cos, 0.0))
+    if metric == "euclidean":
+        sq = (queries ** 2).sum(1)[:, None] - 2.0 * (queries @ train.T) + (train ** 2).sum(1)[None, :]
+        return np.sqrt(np.maximum(sq, 0.0))
+    if metric == "dot":
+        return queries @ train.T
+    if metric == "hamming":
+        return queries.sum(1)[:, None] + train.sum(1)[None, :] - 2.0 * (queries @ train.T)
+    if metric == "manhattan":
+        return np.stack([np.abs(train - q).sum(1) for q in queries])
+    raise ValueError(check_metric(metric))
+
+
+def _chunk_rows(metric: str, n_train: int, dim: int, budget_mb: int = 256) -> int:
+    per_query = n_train * 4 * (dim if metric == "manhattan" else 3)
+    return max(1, min(1024, budget_mb * 2**20 // per_query))
+
+
+def exact_knn(train: np.ndarray, queries: np.ndarray, k: int, metric: str,
+              show_progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The true ``k`` nearest training rows of each query: (ids, distances), nearest first.
+
+    Works through the queries in chunks so memory stays bounded (about 256 MB).
+    """
+    train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
+    check_metric(metric)
+    if train.shape[1] != queries.shape[1]:
+        raise ValueError(f"train has {train.shape[1]} dimensions, queries {queries.shape[1]}")
+    if not 1 <= k <= len(train):
+        raise ValueError(f"k must be between 1 and {len(train)}; got {k}")
+    sign = -1.0 if metric in LARGER_IS_NEARER else 1.0
+    ids = np.empty((len(queries), k), dtype=np.int64)
+    dists = np.empty((len(queries), k), dtype=np.float32)
+    step = _chunk_rows(metric, len(train), train.shape[1])
+    with Progress(f"exact {metric} search", total=len(queries), enabled=show_progress) as bar:
+        for start in range(0, len(queries), step):
+            d = sign * distance_matrix(train, queries[start:start + step], metric)
+            part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.argsort(d, axis=1)
+            order = np.take_along_axis(d, part, 1).argsort(axis=1, kind="stable")
+            best = np.take_along_axis(part, order, 1)
+            ids[start:start + step] = best
+            dists[start:start + step] = sign * np.take_along_axis(d, best, 1)
+            bar.update(len(d))
+    return ids, dists
+
+
+def distances_to(train: np.ndarray, queries: np.ndarray, ids: np.ndarray, metric: str) -> np.ndarray:
+    """True distance from each query to each of its ``ids`` (-1 ids give inf, or -inf for dot)."""
+    train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
+    out = np.empty(ids.shape, dtype=np.float32)
+    for i, (q, row) in enumerate(zip(queries, ids)):
+        valid = row >= 0
+        out[i] = -np.inf if metric in LARGER_IS_NEARER else np.inf
+        out[i, valid] = distance_matrix(train[row[valid]], q[None, :], metric)[0]
+    return out
+
+
+def exact_knn_cached(train: np.ndarray, queries: np.ndarray, k: int, metric: str, name: str,
+                     show_progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``exact_knn``, saved to ``cache/exact-<name>-<metric>-k<k>.npz`` and reused when the data match."""
+    train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
+    digest = hashlib.blake2b(train.tobytes(), digest_size=16)
+    digest.update(queries.tobytes())
+    key = digest.hexdigest()
+    path: Path = cache_path(f"exact-{name}-{metric}-k{k}.npz")
+    if path.is_file():
+        with np.load(path) as saved:
+            if str(saved["key"]) == key:
+                return saved["ids"], saved["dists"]
+    ids, dists = exact_knn(train, queries, k, metric, show_progress)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        np.savez(f, ids=ids, dists=dists, key=np.array(key))
+    tmp.replace(path)
+    return ids, dists

@@ -1,0 +1,188 @@
+"""Build, save, reuse and query Annoy indexes.
+
+One place for the Annoy rules that trip people: the metric is always explicit,
+builds are seeded and single-threaded so a rerun gives a byte-identical index,
+a saved index is reused only if it was built from the same data and
+parameters, and batch queries use threads (Annoy releases the GIL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from annoy import AnnoyIndex
+
+from helpers.config import SEED
+from helpers.progress import Progress
+
+METRICS = ("angular", "euclidean", "manhattan", "dot", "hamming")
+_ADD_CHUNK = 2048
+
+
+def check_vectors(vectors: np.ndarray, name: str = "vectors") -> np.ndarray:
+    """Return ``vectors`` as a C-contiguous float32 2-D array, or raise a clear ValueError."""
+    array = np.asarray(vectors)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_items, dim); got shape {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty: there is nothing to index or query")
+    if array.shape[1] == 0:
+        raise ValueError(f"{name} have zero dimensions")
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contain NaN or infinite values")
+    return array
+
+
+def check_metric(metric: str) -> str:
+    """Raise a ValueError naming the choices unless ``metric`` is one Annoy knows."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; Annoy offers {', '.join(METRICS)}")
+    return metric
+
+
+def add_vectors(index: AnnoyIndex, vectors: np.ndarray, show_progress: bool = True) -> None:
+    """Add rows of ``vectors`` as items 0..n-1, in chunks (no per-item dataset indexing)."""
+    vectors = check_vectors(vectors)
+    if vectors.shape[1] != index.f:
+        raise ValueError(f"the index has {index.f} dimensions but the vectors have {vectors.shape[1]}")
+    with Progress("add items", total=len(vectors), enabled=show_progress) as bar:
+        for start in range(0, len(vectors), _ADD_CHUNK):
+            rows = vectors[start:start + _ADD_CHUNK].tolist()  # Python floats: Annoy's fastest input
+            for offset, row in enumerate(rows):
+                index.add_item(start + offset, row)
+            bar.update(len(rows))
+
+
+def build_index(vectors: np.ndarray, metric: str, n_trees: int, seed: int = SEED,
+                show_progress: bool = True) -> AnnoyIndex:
+    """A fresh in-memory index of ``vectors``, seeded and built on one thread (reproducible)."""
+    vectors = check_vectors(vectors)
+    if n_trees < 1:
+        raise ValueError(f"n_trees must be at least 1; got {n_trees}")
+    index = AnnoyIndex(vectors.shape[1], check_metric(metric))
+    index.set_seed(seed)
+    add_vectors(index, vectors, show_progress)
+    with Progress(f"build {n_trees} trees", enabled=show_progress):
+        index.build(n_trees, n_jobs=1)
+    return index
+
+
+def fingerprint(vectors: np.ndarray, metric: str, n_trees: int, seed: int) -> dict:
+    """What an index depends on: a hash of the data plus the build parameters."""
+    vectors = check_vectors(vectors)
+    return {
+        "data_blake2b": hashlib.blake2b(vectors.tobytes(), digest_size=16).hexdigest(),
+        "n_items": int(vectors.shape[0]),
+        "dim": int(vectors.shape[1]),
+        "metric": metric,
+        "n_trees": int(n_trees),
+        "seed": int(seed),
+    }
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _node_bytes(dim: int, metric: str) -> int | None:
+    """Bytes per node in an Annoy file (None where the layout is not simple)."""
+    return {"angular": 12 + 4 * dim, "dot": 16 + 4 * dim, "euclidean": 16 + 4 * dim,
+            "manhattan": 16 + 4 * dim}.get(metric)
+
+
+def load_index(path: str | Path, dim: int, metric: str) -> AnnoyIndex:
+    """Memory-map a saved index, refusing one built for another dimension or metric."""
+    path = Path(path)
+    check_metric(metric)
+    if not path.is_file():
+        raise FileNotFoundError(f"no index file at {path}")
+    sidecar = _sidecar(path)
+    if sidecar.is_file():
+        saved = json.loads(sidecar.read_text())
+        if (saved.get("dim"), saved.get("metric")) != (dim, metric):
+            raise ValueError(f"{path.name} was built for {saved.get('dim')} dimensions with the "
+                             f"{saved.get('metric')} metric, not {dim} dimensions with {metric}")
+    node = _node_bytes(dim, metric)
+    if node is not None and path.stat().st_size % node:
+        raise ValueError(f"{path.name} is not a {dim}-dimensional {metric} index (its size does not fit)")
+    index = AnnoyIndex(dim, metric)
+    index.load(str(path))  # memory-mapped: cheap, and shared between processes
+    return index
+
+
+@dataclass
+class IndexInfo:
+    """How an index was obtained, for the notebook to report."""
+
+    path: Path
+    reused: bool
+    seconds: float
+    megabytes: float
+
+
+def build_or_load(vectors: np.ndarray, path: str | Path, metric: str, n_trees: int, seed: int = SEED,
+                  show_progress: bool = True) -> tuple[AnnoyIndex, IndexInfo]:
+    """Load ``path`` if it was built from the same data and parameters; else build and save it.
+
+    The index is written to a temporary name and renamed only when complete,
+    and its fingerprint (``<path>.json``) is written last: an interrupted build
+    is never mistaken for a finished one.
+    """
+    path = Path(path)
+    start = time.perf_counter()
+    wanted = fingerprint(vectors, check_metric(metric), n_trees, seed)
+    sidecar = _sidecar(path)
+    if path.is_file() and sidecar.is_file() and json.loads(sidecar.read_text()) == wanted:
+        index = load_index(path, wanted["dim"], metric)
+        return index, IndexInfo(path, True, time.perf_counter() - start, path.stat().st_size / 1e6)
+    sidecar.unlink(missing_ok=True)
+    index = build_index(vectors, metric, n_trees, seed, show_progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    index.save(str(tmp))
+    index.unload()
+    os.replace(tmp, path)
+    sidecar.write_text(json.dumps(wanted, indent=1))
+    index = load_index(path, wanted["dim"], metric)
+    return index, IndexInfo(path, False, time.perf_counter() - start, path.stat().st_size / 1e6)
+
+
+def query_batch(index: AnnoyIndex, queries: np.ndarray, k: int, search_k: int = -1, n_threads: int | None = None,
+                show_progress: bool = True, label: str = "queries") -> tuple[np.ndarray, np.ndarray]:
+    """Nearest neighbours of every row of ``queries``: (ids, distances), each of shape (n, k).
+
+    Queries run on ``n_threads`` threads (default: all cores); Annoy releases
+    the GIL while it searches. Where Annoy returns fewer than ``k`` items
+    (a very small ``search_k``), ids are -1 and distances inf.
+    """
+    queries = check_vectors(queries, "queries")
+    if k < 1:
+        raise ValueError(f"k must be at least 1; got {k}")
+    if queries.shape[1] != index.f:
+        raise ValueError(f"the index has {index.f} dimensions but the queries have {queries.shape[1]}")
+    n = len(queries)
+    ids = np.full((n, k), -1, dtype=np.int64)
+    dists = np.full((n, k), np.inf, dtype=np.float32)
+    chunk = 256
+
+    def work(start: int) -> int:
+        rows = queries[start:start + chunk].tolist()
+        for offset, row in enumerate(rows):
+            found, dist = index.get_nns_by_vector(row, k, search_k=search_k, include_distances=True)
+            ids[start + offset, :len(found)] = found
+            dists[start + offset, :len(dist)] = dist
+        return len(rows)
+
+    threads = n_threads or os.cpu_count() or 1
+    with Progress(label, total=n, enabled=show_progress) as bar, ThreadPoolExecutor(threads) as pool:
+        for done in pool.map(work, range(0, n, chunk)):
+            bar.update(done)
+    return ids, dists

@@ -1,0 +1,98 @@
+"""Figures for the series: neighbour grids and speed/quality trade-off plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def to_image(vector: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """A flat pixel vector as an image: (H, W) grey, or Chainer's (C, H, W) turned to (H, W, C)."""
+    image = np.asarray(vector, dtype=np.float32).reshape(shape)
+    if image.ndim == 3:
+        image = image.transpose(1, 2, 0)
+    return np.clip(image, 0.0, 1.0)
+
+
+def plot_neighbor_grid(queries: np.ndarray, neighbors: np.ndarray, shape: Sequence[int],
+                       titles: Sequence[Sequence[str]] | None = None,
+                       wrong: np.ndarray | None = None, path: str | Path | None = None,
+                       cell_inches: float = 1.3) -> Figure:
+    """One row per query: the query image, then its neighbours' images.
+
+    ``queries`` is (rows, d); ``neighbors`` is (rows, k, d); ``shape`` is
+    (28, 28) for MNIST or (3, 32, 32) for CIFAR-10. ``titles`` gives one string
+    per cell (rows x (1 + k)); ``wrong`` (rows x k, bool) draws those
+    neighbours' titles in red. Saved to ``path`` when given.
+    """
+    queries, neighbors = np.asarray(queries), np.asarray(neighbors)
+    if neighbors.ndim != 3 or len(neighbors) != len(queries):
+        raise ValueError(f"neighbors must be (rows, k, dim) with one row per query; got {neighbors.shape}")
+    rows, k = neighbors.shape[:2]
+    fig, axes = plt.subplots(rows, k + 1, figsize=(cell_inches * (k + 1), cell_inches * rows * 1.1), squeeze=False)
+    grey = len(shape) == 2
+    for r in range(rows):
+        for c in range(k + 1):
+            ax = axes[r, c]
+            vector = queries[r] if c == 0 else neighbors[r, c - 1]
+            ax.imshow(to_image(vector, shape), cmap="gray" if grey else None, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                for spine in ax.spines.values():
+                    spine.set_edgecolor("tab:blue")
+                    spine.set_linewidth(2.5)
+            if titles is not None:
+                red = wrong is not None and c > 0 and bool(wrong[r, c - 1])
+                ax.set_title(titles[r][c], fontsize=8, color="tab:red" if red else "black")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    return fig
+
+
+def plot_recall_vs_qps(curves: dict[str, tuple[Sequence[float], Sequence[float]]],
+                       baseline: dict[str, tuple[float, float]] | None = None,
+                       title: str = "", path: str | Path | None = None) -> Figure:
+    """ann-benchmarks style: recall on x, queries per second (log) on y; up and right is better.
+
+    ``curves`` maps a label to (recalls, qps); ``baseline`` maps a label to one (recall, qps) point.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, (recalls, qps) in curves.items():
+        ax.plot(recalls, qps, marker="o", ms=4, label=label)
+    for label, (recall, qps) in (baseline or {}).items():
+        ax.scatter([recall], [qps], marker="*", s=180, color="black", zorder=5, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("recall@10")
+    ax.set_ylabel("queries per second, one thread (log)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    return fig
+
+
+def plot_build_cost(n_trees: Sequence[int], seconds: Sequence[float], megabytes: Sequence[float],
+                    title: str = "", path: str | Path | None = None) -> Figure:
+    """Build time and index size against the number of trees, side by side."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot(n_trees, seconds, marker="o")
+    left.set_xlabel("n_trees")
+    left.set_ylabel("build time, one thread (s)")
+    right.plot(n_trees, megabytes, marker="o", color="tab:orange")
+    right.set_xlabel("n_trees")
+    right.set_ylabel("index file size (MB)")
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    return fig

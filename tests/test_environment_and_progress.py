@@ -1,0 +1,42 @@
+"""The import-time environment check and the progress display."""
+
+from __future__ import annotations
+
+import sys
+from importlib import metadata
+
+import pytest
+
+import helpers
+from helpers.progress import Progress
+
+
+def test_supported_environment_has_no_problems() -> None:
+    assert helpers.environment_problems() == []
+
+
+def test_python_312_is_refused_with_one_clear_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "version_info", (3, 12, 1, "final", 0))
+    problems = helpers.environment_problems()
+    assert len(problems) == 1 and "needs Python 3.9 to 3.11" in problems[0] and "3.12" in problems[0]
+
+
+def test_numpy_2_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: "2.1.0" if name == "numpy" else real(name))
+    problems = helpers.environment_problems()
+    assert problems and 'pip install "numpy<2"' in problems[0]
+
+
+def test_progress_in_a_terminal_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    with Progress("work", total=4) as bar:
+        bar.update(4)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.rstrip().endswith("[progress] work: 4/4 (100%), done in 0.0 s")
+
+
+def test_disabled_progress_is_silent(capsys: pytest.CaptureFixture[str]) -> None:
+    with Progress("work", total=4, enabled=False) as bar:
+        bar.update(4)
+    assert capsys.readouterr() == ("", "")

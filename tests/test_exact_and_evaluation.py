@@ -1,0 +1,90 @@
+"""Exact search agrees with Annoy's distance definitions; accuracy and recall are computed right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from annoy import AnnoyIndex
+
+from helpers import evaluation, exact, index
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1)
+
+
+@pytest.mark.parametrize("metric", ["angular", "euclidean", "manhattan", "dot", "hamming"])
+def test_exact_distances_match_annoy(metric: str, rng: np.random.Generator) -> None:
+    if metric == "hamming":
+        train = rng.integers(0, 2, (300, 64)).astype(np.float32)
+    else:
+        train = rng.normal(size=(300, 12)).astype(np.float32)
+    queries = train[:20] if metric == "hamming" else rng.normal(size=(20, 12)).astype(np.float32)
+    ids, dists = exact.exact_knn(train, queries, 5, metric, show_progress=False)
+
+    annoy = AnnoyIndex(train.shape[1], metric)
+    for i, row in enumerate(train.tolist()):
+        annoy.add_item(i, row)
+    annoy.add_item(len(train), queries[0].tolist())  # so get_distance can reach the query
+    annoy.build(2, n_jobs=1)
+    q = len(train)
+    for j in range(5):
+        assert dists[0, j] == pytest.approx(annoy.get_distance(q, int(ids[0, j])), rel=1e-4, abs=1e-4)
+    # Brute force with a huge search_k visits everything: Annoy's answer is then exact too.
+    found, annoy_d = annoy.get_nns_by_vector(queries[1].tolist(), 6, search_k=10**6, include_distances=True)
+    found = [f for f in found if f != q][:5]
+    np.testing.assert_allclose(exact.distances_to(train, queries[1:2], np.array([found]), metric)[0],
+                               dists[1], rtol=1e-4, atol=1e-4)
+
+
+def test_exact_knn_is_sorted_and_checks_k(rng: np.random.Generator) -> None:
+    train = rng.normal(size=(100, 8)).astype(np.float32)
+    ids, dists = exact.exact_knn(train, train[:10], 7, "euclidean", show_progress=False)
+    assert (ids[:, 0] == np.arange(10)).all()
+    assert (np.diff(dists, axis=1) >= 0).all()
+    with pytest.raises(ValueError, match="k must be between 1 and 100"):
+        exact.exact_knn(train, train[:3], 101, "euclidean", show_progress=False)
+
+
+def test_exact_knn_cached_reuses_and_notices_new_data(rng: np.random.Generator, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("helpers.config.CACHE_DIR", tmp_path)
+    train = rng.normal(size=(50, 4)).astype(np.float32)
+    ids, _ = exact.exact_knn_cached(train, train[:5], 3, "angular", "t", show_progress=False)
+    assert (tmp_path / "exact-t-angular-k3.npz").is_file()
+    calls = []
+    monkeypatch.setattr(exact, "exact_knn", lambda *a, **k: calls.append(1) or (ids, ids))
+    exact.exact_knn_cached(train, train[:5], 3, "angular", "t", show_progress=False)
+    assert calls == []
+    exact.exact_knn_cached(train + 1, train[:5], 3, "angular", "t", show_progress=False)
+    assert calls == [1]
+
+
+def test_label_accuracy() -> None:
+    train_labels = np.array([0, 1, 1, 2])
+    ids = np.array([[0, 1], [2, 0], [3, 3]])
+    assert evaluation.label_accuracy(ids, train_labels, np.array([0, 1, 1])) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="raise search_k"):
+        evaluation.label_accuracy(np.array([[-1]]), train_labels, np.array([0]))
+    with pytest.raises(ValueError, match="neighbour rows"):
+        evaluation.label_accuracy(ids, train_labels, np.array([0]))
+
+
+def test_recall_counts_ties_and_misses() -> None:
+    train = np.array([[0.0], [1.0], [-1.0], [2.0], [5.0]], dtype=np.float32)
+    queries = np.array([[0.0]], dtype=np.float32)
+    exact_ids, exact_d = exact.exact_knn(train, queries, 2, "euclidean", show_progress=False)
+    assert evaluation.recall_at_k(exact_ids, exact_d, train, queries, "euclidean", k=2) == 1.0
+    tie = np.array([[0, 2]])  # item 2 (-1.0) is as near as item 1 (1.0): counts
+    assert evaluation.recall_at_k(tie, exact_d, train, queries, "euclidean", k=2) == 1.0
+    miss = np.array([[0, 4]])
+    assert evaluation.recall_at_k(miss, exact_d, train, queries, "euclidean", k=2) == 0.5
+    missing = np.array([[0, -1]])
+    assert evaluation.recall_at_k(missing, exact_d, train, queries, "euclidean", k=2) == 0.5
+
+
+def test_queries_per_second_returns_annoy_ids(rng: np.random.Generator) -> None:
+    data = rng.normal(size=(200, 8)).astype(np.float32)
+    idx = index.build_index(data, "angular", 4, show_progress=False)
+    qps, ids = evaluation.queries_per_second(idx, data[:10], 3)
+    assert qps > 0 and ids[:, 0].tolist() == list(range(10))

@@ -1,0 +1,89 @@
+"""Building, reusing and querying Annoy indexes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import index
+
+
+@pytest.fixture
+def data() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(500, 16)).astype(np.float32)
+
+
+def test_seeded_single_thread_builds_are_byte_identical(data: np.ndarray, tmp_path: Path) -> None:
+    a, _ = index.build_or_load(data, tmp_path / "a.ann", "angular", 10, seed=7, show_progress=False)
+    b, _ = index.build_or_load(data, tmp_path / "b.ann", "angular", 10, seed=7, show_progress=False)
+    assert (tmp_path / "a.ann").read_bytes() == (tmp_path / "b.ann").read_bytes()
+    assert a.get_nns_by_item(3, 10) == b.get_nns_by_item(3, 10)
+
+
+def test_saved_index_is_reused_only_for_same_data_and_parameters(data: np.ndarray, tmp_path: Path) -> None:
+    path = tmp_path / "idx.ann"
+    first, info = index.build_or_load(data, path, "angular", 5, show_progress=False)
+    assert not info.reused and info.megabytes > 0
+    again, info = index.build_or_load(data, path, "angular", 5, show_progress=False)
+    assert info.reused
+    assert again.get_nns_by_vector(data[0].tolist(), 5) == first.get_nns_by_vector(data[0].tolist(), 5)
+    _, info = index.build_or_load(data, path, "angular", 6, show_progress=False)
+    assert not info.reused
+    changed = data.copy()
+    changed[0, 0] += 1.0
+    _, info = index.build_or_load(changed, path, "angular", 6, show_progress=False)
+    assert not info.reused
+
+
+def test_index_without_fingerprint_is_rebuilt(data: np.ndarray, tmp_path: Path) -> None:
+    path = tmp_path / "idx.ann"
+    index.build_or_load(data, path, "euclidean", 3, show_progress=False)
+    Path(str(path) + ".json").unlink()  # as if the last build was interrupted before finishing
+    _, info = index.build_or_load(data, path, "euclidean", 3, show_progress=False)
+    assert not info.reused
+
+
+def test_loading_with_the_wrong_dimension_is_refused(data: np.ndarray, tmp_path: Path) -> None:
+    path = tmp_path / "idx.ann"
+    index.build_or_load(data, path, "angular", 3, show_progress=False)
+    with pytest.raises(ValueError, match="built for 16 dimensions"):
+        index.load_index(path, 32, "angular")
+    Path(str(path) + ".json").unlink()
+    with pytest.raises(ValueError, match="size does not fit"):
+        index.load_index(path, 17, "angular")
+    assert index.load_index(path, 16, "angular").get_n_items() == 500
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((0, 4)), "empty"),
+    (np.zeros(4), "2-D"),
+    (np.array([[np.nan, 1.0]]), "NaN"),
+])
+def test_bad_vectors_get_clear_errors(bad: np.ndarray, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        index.build_index(bad, "angular", 1, show_progress=False)
+
+
+def test_bad_metric_and_trees(data: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="Annoy offers angular"):
+        index.build_index(data, "cosine", 1, show_progress=False)
+    with pytest.raises(ValueError, match="n_trees"):
+        index.build_index(data, "angular", 0, show_progress=False)
+
+
+def test_query_batch_matches_single_queries_and_checks_input(data: np.ndarray) -> None:
+    idx = index.build_index(data, "angular", 10, show_progress=False)
+    queries = data[:40] + 0.01
+    ids, dists = index.query_batch(idx, queries, 5, search_k=200, n_threads=2, show_progress=False)
+    for i in (0, 17, 39):
+        expected, expected_d = idx.get_nns_by_vector(queries[i].tolist(), 5, search_k=200, include_distances=True)
+        assert ids[i].tolist() == expected
+        np.testing.assert_allclose(dists[i], expected_d, rtol=1e-6)
+    one, _ = index.query_batch(idx, queries, 5, search_k=200, n_threads=1, show_progress=False)
+    np.testing.assert_array_equal(one, ids)
+    with pytest.raises(ValueError, match="16 dimensions but the queries have 3"):
+        index.query_batch(idx, np.zeros((2, 3)), 5, show_progress=False)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        index.query_batch(idx, queries, 0, show_progress=False)

@@ -1,0 +1,57 @@
+"""The real datasets from the shared mirror, through Chainer's own API.
+
+CI sets ANN_TUTORIAL_MIRROR to ../shared/datasets. Without a mirror these
+tests use whatever Chainer's cache already holds and skip (saying so) rather
+than download 180 MB behind the user's back.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import datasets
+
+MIRROR = os.environ.get(datasets.MIRROR_ENV)  # read before the autouse fixture clears it
+
+
+def _ensure(name: str, root: Path) -> None:
+    spec = datasets.DATASETS[name]
+    if MIRROR:
+        datasets.ensure_dataset(name, mirror=MIRROR, dataset_root=root, show_progress=False, log=lambda s: None)
+    elif not datasets.cache_is_complete(spec, root):
+        pytest.skip(f"set {datasets.MIRROR_ENV} to a mirror folder to test the real {name} data")
+
+
+def test_real_mnist_through_chainer() -> None:
+    import chainer
+
+    root = datasets.chainer_dataset_root()
+    _ensure("mnist", root)
+    train, test = chainer.datasets.get_mnist(withlabel=True, ndim=1)
+    assert (len(train), len(test)) == (60000, 10000)
+    x, y = chainer.dataset.concat_examples(test[:])
+    assert x.shape == (10000, 784) and x.dtype == np.float32 and y.dtype == np.int32
+    assert 0.0 == x.min() and x.max() == 1.0
+    assert np.bincount(y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    train_val, _ = chainer.datasets.get_mnist(withlabel=True, ndim=1)
+    first, _ = chainer.datasets.split_dataset_random(train_val, 50000, seed=0)
+    assert len(first) == 50000
+
+
+def test_real_cifar10_through_chainer() -> None:
+    import chainer
+
+    root = datasets.chainer_dataset_root()
+    _ensure("cifar-10", root)
+    train, test = chainer.datasets.get_cifar10()
+    assert (len(train), len(test)) == (50000, 10000)
+    x, y = train[0]
+    assert x.shape == (3, 32, 32) and x.dtype == np.float32 and y.dtype == np.int32
+    _, train_labels = chainer.dataset.concat_examples(train[:])
+    _, test_labels = chainer.dataset.concat_examples(test[:])
+    assert np.bincount(train_labels).tolist() == [5000] * 10
+    assert np.bincount(test_labels).tolist() == [1000] * 10
