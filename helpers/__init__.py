@@ -43,10 +43,15 @@ def environment_problems() -> list[str]:
                 f"NumPy {numpy_version} is installed but Chainer 7.8.1 needs NumPy < 2; "
                 f'run: pip install "numpy<2" (or {FIX}).'
             )
-    if util.find_spec("pkg_resources") is None:
+    try:
+        setuptools_version = metadata.version("setuptools")
+    except metadata.PackageNotFoundError:
+        setuptools_version = None
+    if setuptools_version is None or util.find_spec("pkg_resources") is None or _major_minor(setuptools_version) >= (74, 0):
         problems.append(
-            "Chainer 7.8.1 imports pkg_resources, which setuptools 81 and later no longer ship; "
-            'run: pip install "setuptools<81".'
+            f"Chainer 7.8.1 needs setuptools < 74 (it imports pkg_resources and, through NumPy, "
+            f"distutils.msvccompiler, which later setuptools dropped), but found {setuptools_version or 'none'}; "
+            'run: pip install "setuptools<74".'
         )
     return problems
 

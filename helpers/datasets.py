@@ -39,6 +39,11 @@ import numpy as np
 
 from helpers.progress import Progress
 
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # pkg_resources / numpy.distutils deprecation noise at import
+    import chainer  # noqa: F401 (imported once, quietly, for every notebook that imports this module)
+    from chainer.dataset import download as chainer_download
+
 MIRROR_ENV = "ANN_TUTORIAL_MIRROR"
 MANIFEST = "SHA256SUMS"
 CHUNK = 1 << 20
@@ -176,6 +181,30 @@ CIFAR10 = DatasetSpec(
 )
 
 DATASETS: dict[str, DatasetSpec] = {"mnist": MNIST, "cifar-10": CIFAR10}
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+"""CIFAR-10 label names, in label order (as in the archive's batches.meta)."""
+
+
+# --------------------------------------------------------------------------- arrays for the notebooks
+
+
+def to_arrays(dataset: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """A labelled Chainer dataset (or a split of one) as (flat float32 image rows, int32 labels)."""
+    from chainer.dataset import concat_examples
+
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty")
+    images, labels = concat_examples(dataset[:])
+    return np.ascontiguousarray(images.reshape(len(images), -1)), labels
+
+
+def subset(images: np.ndarray, labels: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed, seeded random subset of ``n`` rows (kept in their original order)."""
+    if not 1 <= n <= len(images):
+        raise ValueError(f"subset size must be between 1 and {len(images)}; got {n}")
+    rows = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
+    return images[rows], labels[rows]
 
 
 # --------------------------------------------------------------------------- verification
@@ -329,10 +358,7 @@ def _failure_message(spec: DatasetSpec, source: SourceFile, attempts: list[str],
 
 def chainer_dataset_root() -> Path:
     """Chainer's dataset root (``CHAINER_DATASET_ROOT`` or ``~/.chainer/dataset``)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pkg_resources / numpy.distutils deprecation noise
-        from chainer.dataset import download
-    return Path(download.get_dataset_root())
+    return Path(chainer_download.get_dataset_root())
 
 
 def cache_is_complete(spec: DatasetSpec, root: Path) -> bool:

@@ -40,3 +40,10 @@ def test_disabled_progress_is_silent(capsys: pytest.CaptureFixture[str]) -> None
     with Progress("work", total=4, enabled=False) as bar:
         bar.update(4)
     assert capsys.readouterr() == ("", "")
+
+
+def test_setuptools_74_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: "80.9.0" if name == "setuptools" else real(name))
+    problems = helpers.environment_problems()
+    assert problems and 'pip install "setuptools<74"' in problems[0] and "80.9.0" in problems[0]
