@@ -14,6 +14,8 @@ SEED = 42
 """One seed for every random choice in the series."""
 
 QUICK_ENV = "ANN_TUTORIAL_QUICK"
+QUICK_TRAIN, QUICK_TEST = 10_000, 1_000
+"""Quick mode keeps this many training and test images (a fixed, seeded subset)."""
 FULL_SWEEP_ENV = "ANN_TUTORIAL_FULL_SWEEP"
 
 
@@ -32,12 +34,29 @@ def full_sweep() -> bool:
 
 
 def figure_path(name: str) -> Path:
-    """Path of a figure in figures/, creating the folder if needed."""
+    """Path of a figure in figures/, creating the folder if needed.
+
+    Quick mode writes ``<name>-quick.png`` (git-ignored), so it never overwrites the full-mode figures.
+    """
     FIGURES_DIR.mkdir(parents=True, exist_ok=True)
-    return FIGURES_DIR / name
+    path = FIGURES_DIR / name
+    return path.with_name(f"{path.stem}-quick{path.suffix}") if quick_mode() else path
 
 
 def cache_path(name: str) -> Path:
     """Path of a file in the cache folder, creating the folder if needed."""
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     return CACHE_DIR / name
+
+
+def index_path(stem: str) -> Path:
+    """Where a notebook's index lives, e.g. ``index_path("mnist-30tree")``; quick mode gets its own file."""
+    return cache_path(f"{stem}-quick.ann" if quick_mode() else f"{stem}.ann")
+
+
+def mode_message(full: str, quick_expectation: str) -> str:
+    """The line a notebook prints first: which mode is on, and in quick mode what numbers to expect."""
+    if quick_mode():
+        return (f"QUICK MODE is on ({QUICK_ENV}=1): {QUICK_TRAIN:,} training and {QUICK_TEST:,} test images, "
+                f"a fixed seeded subset.\nExpect {quick_expectation}")
+    return f"Full mode: {full}"

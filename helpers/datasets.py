@@ -37,11 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers import config
 from helpers.progress import Progress
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # pkg_resources / numpy.distutils deprecation noise at import
-    import chainer  # noqa: F401 (imported once, quietly, for every notebook that imports this module)
+    import chainer  # imported once, quietly, for every notebook that imports this module
     from chainer.dataset import download as chainer_download
 
 MIRROR_ENV = "ANN_TUTORIAL_MIRROR"
@@ -199,12 +200,47 @@ def to_arrays(dataset: Sequence) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(images.reshape(len(images), -1)), labels
 
 
-def subset(images: np.ndarray, labels: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def sample_rows(n_total: int, n: int, seed: int = config.SEED) -> np.ndarray:
+    """``n`` distinct row numbers out of ``n_total``, seeded, in increasing order."""
+    if not 1 <= n <= n_total:
+        raise ValueError(f"subset size must be between 1 and {n_total}; got {n}")
+    return np.sort(np.random.default_rng(seed).choice(n_total, n, replace=False))
+
+
+def subset(images: np.ndarray, labels: np.ndarray, n: int, seed: int = config.SEED) -> tuple[np.ndarray, np.ndarray]:
     """A fixed, seeded random subset of ``n`` rows (kept in their original order)."""
-    if not 1 <= n <= len(images):
-        raise ValueError(f"subset size must be between 1 and {len(images)}; got {n}")
-    rows = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
+    rows = sample_rows(len(images), n, seed)
     return images[rows], labels[rows]
+
+
+Split = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # X_train, y_train, X_test, y_test
+
+
+def quick_subsets(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> Split:
+    """Quick mode's fixed, seeded subsets: config.QUICK_TRAIN training and config.QUICK_TEST test rows."""
+    return (*subset(x_train, y_train, min(config.QUICK_TRAIN, len(x_train))),
+            *subset(x_test, y_test, min(config.QUICK_TEST, len(x_test))))
+
+
+def mnist_arrays(quick: bool | None = None, **ensure_kwargs: object) -> Split:
+    """Notebook 02's steps in one call: the article's 50,000-image training split and the 10,000 test images.
+
+    ``ensure_mnist``, ``get_mnist(withlabel=True, ndim=1)``, ``split_dataset_random(..., 50000, seed=0)``,
+    then arrays; quick mode (default: ANN_TUTORIAL_QUICK) keeps the seeded subsets.
+    """
+    ensure_mnist(**ensure_kwargs)
+    train_val, test = chainer.datasets.get_mnist(withlabel=True, ndim=1)
+    train, _ = chainer.datasets.split_dataset_random(train_val, 50000, seed=0)
+    arrays = (*to_arrays(train), *to_arrays(test))
+    return quick_subsets(*arrays) if (config.quick_mode() if quick is None else quick) else arrays
+
+
+def cifar10_arrays(quick: bool | None = None, **ensure_kwargs: object) -> Split:
+    """Notebook 03's steps in one call: ``ensure_cifar10``, ``get_cifar10()``, then flat arrays (3072 per image)."""
+    ensure_cifar10(**ensure_kwargs)
+    train, test = chainer.datasets.get_cifar10()
+    arrays = (*to_arrays(train), *to_arrays(test))
+    return quick_subsets(*arrays) if (config.quick_mode() if quick is None else quick) else arrays
 
 
 # --------------------------------------------------------------------------- verification

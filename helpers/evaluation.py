@@ -7,7 +7,7 @@ import time
 import numpy as np
 from annoy import AnnoyIndex
 
-from helpers.exact import LARGER_IS_NEARER, distances_to
+from helpers.exact import LARGER_IS_NEARER, distances_to, one_query_searcher
 from helpers.index import check_vectors
 
 RECALL_EPSILON = 1e-3  # as in ann-benchmarks
@@ -59,3 +59,19 @@ def queries_per_second(index: AnnoyIndex, queries: np.ndarray, k: int, search_k:
         ids[i, :len(found)] = found
     elapsed = time.perf_counter() - start
     return len(rows) / elapsed, ids
+
+
+def brute_force_queries_per_second(train: np.ndarray, queries: np.ndarray, k: int, metric: str) -> float:
+    """Single-thread QPS of exact search done one query at a time, as ``queries_per_second`` does for Annoy.
+
+    BLAS is held to one thread (threadpoolctl) so the comparison with Annoy's one-thread queries is fair.
+    """
+    from threadpoolctl import threadpool_limits
+
+    search = one_query_searcher(train, metric, k)
+    with threadpool_limits(1):
+        start = time.perf_counter()
+        for q in check_vectors(queries, "queries"):
+            search(q)
+        elapsed = time.perf_counter() - start
+    return len(queries) / elapsed

@@ -155,6 +155,19 @@ def build_or_load(vectors: np.ndarray, path: str | Path, metric: str, n_trees: i
     return index, IndexInfo(path, False, time.perf_counter() - start, path.stat().st_size / 1e6)
 
 
+def saved_megabytes_then_unload(index: AnnoyIndex, scratch: str | Path) -> float:
+    """Size of ``index`` as a file: saves it to ``scratch``, unloads the index, deletes the file.
+
+    Use it last: after it the index holds nothing.
+    """
+    scratch = Path(scratch)
+    index.save(str(scratch))
+    index.unload()
+    megabytes = scratch.stat().st_size / 1e6
+    scratch.unlink()
+    return megabytes
+
+
 def query_batch(index: AnnoyIndex, queries: np.ndarray, k: int, search_k: int = -1, n_threads: int | None = None,
                 show_progress: bool = True, label: str = "queries") -> tuple[np.ndarray, np.ndarray]:
     """Nearest neighbours of every row of ``queries``: (ids, distances), each of shape (n, k).

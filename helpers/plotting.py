@@ -96,3 +96,27 @@ def plot_build_cost(n_trees: Sequence[int], seconds: Sequence[float], megabytes:
     if path is not None:
         fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
+
+
+def plot_metric_comparison(results: dict[str, tuple[float, float, float]], title: str = "",
+                           path: str | Path | None = None) -> Figure:
+    """Three bar panels (1-NN accuracy, recall@10, queries per second), one bar per metric.
+
+    ``results`` maps a metric name to (accuracy, recall, qps).
+    """
+    names = list(results)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.5))
+    panels = (("1-NN accuracy", 0), ("recall@10 vs its own exact search", 1), ("queries per second, one thread", 2))
+    for ax, (label, column) in zip(axes, panels):
+        values = [results[n][column] for n in names]
+        bars = ax.bar(names, values, color=[f"C{i}" for i in range(len(names))])
+        ax.bar_label(bars, fmt="%.3f" if column < 2 else "%.0f", fontsize=8)
+        ax.set_title(label, fontsize=10)
+        ax.tick_params(axis="x", rotation=30, labelsize=8)
+        if column < 2:
+            ax.set_ylim(0, 1.08)
+    fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    return fig

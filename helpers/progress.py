@@ -50,11 +50,13 @@ class Progress:
 
     def _text(self, finished: bool) -> str:
         elapsed = time.perf_counter() - self.start
+        state = f"{'done in' if finished else 'elapsed'} {elapsed:.1f} s"
+        if not self.total and not self.done:  # a single step with no count: just the time
+            return f"{PREFIX} {self.label}: {state}"
         count = _fmt_count(self.done, self.unit)
         if self.total:
             count += f"/{_fmt_count(self.total, self.unit)} ({100 * self.done / self.total:.0f}%)"
-        state = "done in" if finished else "elapsed"
-        return f"{PREFIX} {self.label}: {count}, {state} {elapsed:.1f} s"
+        return f"{PREFIX} {self.label}: {count}, {state}"
 
     def _draw(self, finished: bool = False) -> None:
         if not self.enabled:

@@ -47,3 +47,16 @@ def test_setuptools_74_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(metadata, "version", lambda name: "80.9.0" if name == "setuptools" else real(name))
     problems = helpers.environment_problems()
     assert problems and 'pip install "setuptools<74"' in problems[0] and "80.9.0" in problems[0]
+
+
+def test_quick_mode_gets_its_own_figures_and_indexes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers import config
+
+    monkeypatch.delenv(config.QUICK_ENV, raising=False)
+    assert config.figure_path("grid.png").name == "grid.png"
+    assert config.index_path("mnist-30tree").name == "mnist-30tree.ann"
+    assert config.mode_message("all of it.", "less.") == "Full mode: all of it."
+    monkeypatch.setenv(config.QUICK_ENV, "1")
+    assert config.figure_path("grid.png").name == "grid-quick.png"
+    assert config.index_path("mnist-30tree").name == "mnist-30tree-quick.ann"
+    assert "QUICK MODE is on" in config.mode_message("all of it.", "less.")

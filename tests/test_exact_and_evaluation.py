@@ -88,3 +88,16 @@ def test_queries_per_second_returns_annoy_ids(rng: np.random.Generator) -> None:
     idx = index.build_index(data, "angular", 4, show_progress=False)
     qps, ids = evaluation.queries_per_second(idx, data[:10], 3)
     assert qps > 0 and ids[:, 0].tolist() == list(range(10))
+
+
+@pytest.mark.parametrize("metric", ["angular", "euclidean", "manhattan", "dot", "hamming"])
+def test_one_query_searcher_ranks_like_exact_knn(metric: str, rng: np.random.Generator) -> None:
+    train = rng.integers(0, 2, (200, 32)).astype(np.float32) if metric == "hamming" else rng.normal(size=(200, 8))
+    queries = train[:5] + (0 if metric == "hamming" else 0.1)
+    _, dists = exact.exact_knn(train, queries, 4, metric, show_progress=False)
+    search = exact.one_query_searcher(train, metric, 4)
+    for q, d in zip(queries, dists):
+        got = search(q)
+        # same distances (ties may come in another order)
+        np.testing.assert_allclose(exact.distances_to(train, q[None, :], got[None, :], metric)[0], d, rtol=1e-4, atol=1e-4)
+    assert evaluation.brute_force_queries_per_second(train, queries, 4, metric) > 0

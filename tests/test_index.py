@@ -87,3 +87,25 @@ def test_query_batch_matches_single_queries_and_checks_input(data: np.ndarray) -
         index.query_batch(idx, np.zeros((2, 3)), 5, show_progress=False)
     with pytest.raises(ValueError, match="k must be at least 1"):
         index.query_batch(idx, queries, 0, show_progress=False)
+
+
+def test_sweep_measures_every_setting_and_reuses_its_cache(data: np.ndarray, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers import exact, tuning
+
+    monkeypatch.setattr("helpers.config.CACHE_DIR", tmp_path)
+    labels = np.arange(len(data)) % 3
+    queries = data[:20] + 0.05
+    _, dists = exact.exact_knn(data, queries, 10, "angular", show_progress=False)
+    points, reused = tuning.run_sweep(data, labels, queries, labels[:20], dists, "angular", [1, 4], [10, 5000],
+                                      name="t", show_progress=False)
+    assert not reused and [(p.n_trees, p.search_k) for p in points] == [(1, 10), (1, 5000), (4, 10), (4, 5000)]
+    assert points[1].recall == 1.0  # search_k above n * n_trees inspects everything: exact
+    assert points[3].index_mb > points[1].index_mb > 0
+    again, reused = tuning.run_sweep(data, labels, queries, labels[:20], dists, "angular", [1, 4], [10, 5000],
+                                     name="t", show_progress=False)
+    assert reused and [p.recall for p in again] == [p.recall for p in points]
+    best = tuning.fastest_at_recall(points, 0.99)
+    assert best is not None and best.recall >= 0.99
+    assert tuning.fastest_at_recall(points, 1.01) is None
+    assert "QPS" in tuning.format_table(points).splitlines()[1]

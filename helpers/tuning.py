@@ -1,0 +1,78 @@
+"""The n_trees x search_k sweep: build time, index size, speed, recall and accuracy for each setting."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from helpers.config import cache_path
+from helpers.evaluation import label_accuracy, queries_per_second, recall_at_k
+from helpers.index import build_index, check_vectors, saved_megabytes_then_unload
+from helpers.progress import Progress
+
+
+@dataclasses.dataclass
+class SweepPoint:
+    """One (n_trees, search_k) setting and what it gave."""
+
+    n_trees: int
+    search_k: int
+    build_seconds: float  # add_item for every item + build, one thread
+    index_mb: float  # size of the saved index file
+    qps: float  # queries per second, one thread
+    recall: float  # recall@k against exact search
+    accuracy: float  # 1-NN label accuracy
+
+
+def run_sweep(train: np.ndarray, train_labels: np.ndarray, queries: np.ndarray, query_labels: np.ndarray,
+              exact_dists: np.ndarray, metric: str, n_trees_list: Sequence[int], search_k_list: Sequence[int],
+              name: str, k: int = 10, show_progress: bool = True) -> tuple[list[SweepPoint], bool]:
+    """Measure every setting, or load the results of an identical earlier sweep; returns (points, reused).
+
+    Results are cached in ``cache/sweep-<name>-<key>.json``; the key covers the data and every parameter.
+    """
+    train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
+    digest = hashlib.blake2b(train.tobytes(), digest_size=8)
+    digest.update(queries.tobytes())
+    digest.update(json.dumps([metric, list(n_trees_list), list(search_k_list), k]).encode())
+    path = cache_path(f"sweep-{name}-{digest.hexdigest()}.json")
+    if path.is_file():
+        return [SweepPoint(**p) for p in json.loads(path.read_text())], True
+
+    points = []
+    with Progress(f"sweep {name}", total=len(n_trees_list) * len(search_k_list), enabled=show_progress) as bar:
+        for n_trees in n_trees_list:
+            start = time.perf_counter()
+            index = build_index(train, metric, n_trees, show_progress=False)
+            build_seconds = time.perf_counter() - start
+            for search_k in search_k_list:
+                qps, ids = queries_per_second(index, queries, k, search_k)
+                points.append(SweepPoint(n_trees, search_k, build_seconds, 0.0, qps,
+                                         recall_at_k(ids, exact_dists, train, queries, metric, k),
+                                         label_accuracy(ids, train_labels, query_labels)))
+                bar.update(1)
+            megabytes = saved_megabytes_then_unload(index, cache_path(f"sweep-{name}-size-probe.ann"))
+            for point in points[-len(search_k_list):]:
+                point.index_mb = megabytes
+    path.write_text(json.dumps([dataclasses.asdict(p) for p in points], indent=1))
+    return points, False
+
+
+def fastest_at_recall(points: Sequence[SweepPoint], target: float) -> SweepPoint | None:
+    """The setting with the highest QPS among those reaching ``target`` recall (None if none does)."""
+    good = [p for p in points if p.recall >= target]
+    return max(good, key=lambda p: p.qps) if good else None
+
+
+def format_table(points: Sequence[SweepPoint]) -> str:
+    """A text table; measured times come last on each line, unpadded (the tests sanitize them)."""
+    lines = [f"{'n_trees':>7} {'search_k':>8} {'MB':>5} {'recall@10':>9} {'1-NN acc':>8}  build time, speed"]
+    for p in points:
+        lines.append(f"{p.n_trees:>7} {p.search_k:>8} {p.index_mb:>5.0f} {p.recall:>9.3f} {p.accuracy:>8.4f}  "
+                     f"{p.build_seconds:.1f} s, {p.qps:,.0f} QPS")
+    return "\n".join(lines)
