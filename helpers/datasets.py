@@ -297,7 +297,7 @@ def _download(url: str, dest: Path, timeout: float, show_progress: bool) -> None
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
         received = 0
-        with Progress(f"download {dest.name}", total=total, unit="B", enabled=show_progress) as bar:
+        with Progress(f"download {url.rsplit('/', 1)[-1]}", total=total, unit="B", enabled=show_progress) as bar:
             try:
                 while block := response.read(CHUNK):
                     out.write(block)

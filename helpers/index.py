@@ -8,10 +8,13 @@ parameters, and batch queries use threads (Annoy releases the GIL).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,23 @@ from helpers.progress import Progress
 
 METRICS = ("angular", "euclidean", "manhattan", "dot", "hamming")
 _ADD_CHUNK = 2048
+
+
+@contextlib.contextmanager
+def c_stderr_silenced() -> Iterator[None]:
+    """Silence what C code writes to the process's stderr inside the block.
+
+    Annoy prints some errors from C to stderr as well as raising them; Jupyter shows that copy only sometimes.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def check_vectors(vectors: np.ndarray, name: str = "vectors") -> np.ndarray:

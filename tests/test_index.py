@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +110,10 @@ def test_sweep_measures_every_setting_and_reuses_its_cache(data: np.ndarray, tmp
     assert best is not None and best.recall >= 0.99
     assert tuning.fastest_at_recall(points, 1.01) is None
     assert "QPS" in tuning.format_table(points).splitlines()[1]
+
+
+def test_c_stderr_silenced_hides_c_output_only_inside(capfd: pytest.CaptureFixture[str]) -> None:
+    with index.c_stderr_silenced():
+        os.write(2, b"hidden\n")
+    os.write(2, b"shown\n")
+    assert capfd.readouterr().err == "shown\n"
