@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
+
+import numpy as np
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FIGURES_DIR = PROJECT_ROOT / "figures"
@@ -60,3 +64,12 @@ def mode_message(full: str, quick_expectation: str) -> str:
         return (f"QUICK MODE is on ({QUICK_ENV}=1): {QUICK_TRAIN:,} training and {QUICK_TEST:,} test images, "
                 f"a fixed seeded subset.\nExpect {quick_expectation}")
     return f"Full mode: {full}"
+
+
+def content_key(*arrays: np.ndarray, params: object = None, size: int = 16) -> str:
+    """A short hash of some arrays' bytes plus JSON-able parameters: what a cached result depends on."""
+    digest = hashlib.blake2b(digest_size=size)
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(json.dumps(params).encode())
+    return digest.hexdigest()

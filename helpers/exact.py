@@ -10,13 +10,12 @@ Distances follow Annoy's definitions so the two can be compared number for numbe
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from helpers.config import cache_path
+from helpers.config import cache_path, content_key
 from helpers.index import check_metric, check_vectors
 from helpers.progress import Progress
 
@@ -122,9 +121,7 @@ def exact_knn_cached(train: np.ndarray, queries: np.ndarray, k: int, metric: str
                      show_progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``exact_knn``, saved to ``cache/exact-<name>-<metric>-k<k>.npz`` and reused when the data match."""
     train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
-    digest = hashlib.blake2b(train.tobytes(), digest_size=16)
-    digest.update(queries.tobytes())
-    key = digest.hexdigest()
+    key = content_key(train, queries)
     path: Path = cache_path(f"exact-{name}-{metric}-k{k}.npz")
     if path.is_file():
         with np.load(path) as saved:

@@ -9,7 +9,6 @@ parameters, and batch queries use threads (Annoy releases the GIL).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from annoy import AnnoyIndex
 
-from helpers.config import SEED
+from helpers.config import SEED, content_key
 from helpers.progress import Progress
 
 METRICS = ("angular", "euclidean", "manhattan", "dot", "hamming")
@@ -99,7 +98,7 @@ def fingerprint(vectors: np.ndarray, metric: str, n_trees: int, seed: int) -> di
     """What an index depends on: a hash of the data plus the build parameters."""
     vectors = check_vectors(vectors)
     return {
-        "data_blake2b": hashlib.blake2b(vectors.tobytes(), digest_size=16).hexdigest(),
+        "data_blake2b": content_key(vectors),
         "n_items": int(vectors.shape[0]),
         "dim": int(vectors.shape[1]),
         "metric": metric,

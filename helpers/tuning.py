@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from collections.abc import Sequence
 
 import numpy as np
 
-from helpers.config import cache_path
+from helpers.config import cache_path, content_key
 from helpers.evaluation import label_accuracy, queries_per_second, recall_at_k
 from helpers.index import build_index, check_vectors, saved_megabytes_then_unload
 from helpers.progress import Progress
@@ -37,10 +36,8 @@ def run_sweep(train: np.ndarray, train_labels: np.ndarray, queries: np.ndarray, 
     Results are cached in ``cache/sweep-<name>-<key>.json``; the key covers the data and every parameter.
     """
     train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
-    digest = hashlib.blake2b(train.tobytes(), digest_size=8)
-    digest.update(queries.tobytes())
-    digest.update(json.dumps([metric, list(n_trees_list), list(search_k_list), k]).encode())
-    path = cache_path(f"sweep-{name}-{digest.hexdigest()}.json")
+    key = content_key(train, queries, params=[metric, list(n_trees_list), list(search_k_list), k], size=8)
+    path = cache_path(f"sweep-{name}-{key}.json")
     if path.is_file():
         return [SweepPoint(**p) for p in json.loads(path.read_text())], True
 
@@ -59,7 +56,9 @@ def run_sweep(train: np.ndarray, train_labels: np.ndarray, queries: np.ndarray, 
             megabytes = saved_megabytes_then_unload(index, cache_path(f"sweep-{name}-size-probe.ann"))
             for point in points[-len(search_k_list):]:
                 point.index_mb = megabytes
-    path.write_text(json.dumps([dataclasses.asdict(p) for p in points], indent=1))
+    tmp = path.with_name(path.name + ".part")  # written whole, then renamed: never a half file
+    tmp.write_text(json.dumps([dataclasses.asdict(p) for p in points], indent=1))
+    tmp.replace(path)
     return points, False
 
 
