@@ -317,6 +317,8 @@ def _describe(error: BaseException, timeout: float) -> str:
         return f"no answer within {timeout:g} s"
     if isinstance(reason, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(reason, socket.gaierror):
+        return "host name not found (offline?)"
     return str(reason) or type(error).__name__
 
 
@@ -359,7 +361,7 @@ def fetch_sources(spec: DatasetSpec, dest: Path, mirror: Path | None = None, tim
                 fetched[source.name] = target
                 continue
         else:
-            for host in spec.hosts:
+            for number, host in enumerate(spec.hosts, 1):
                 url = host + source.name
                 try:
                     _download(url, part, timeout, show_progress)
@@ -367,7 +369,8 @@ def fetch_sources(spec: DatasetSpec, dest: Path, mirror: Path | None = None, tim
                 except (OSError, VerificationError, urllib.error.URLError) as e:
                     part.unlink(missing_ok=True)
                     attempts.append(f"{url}: {_describe(e, timeout)}")
-                    log(f"  {spec.name}: {url} failed ({_describe(e, timeout)}), trying the next source")
+                    then = ", trying the next host" if number < len(spec.hosts) else ""
+                    log(f"  {spec.name}: {url} failed ({_describe(e, timeout)}){then}")
                 else:
                     os.replace(part, target)
                     fetched[source.name] = target

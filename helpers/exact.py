@@ -27,46 +27,41 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, np.finfo(np.float32).tiny)
 
 
-def distance_matrix(train: np.ndarray, queries: np.ndarray, metric: str) -> np.ndarray:
-    """All distances between ``queries`` (m, d) and ``train`` (n, d) as float32 (m, n).
+def distance_function(train: np.ndarray, metric: str) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from a chunk of queries (m, d) to their distances to every row of ``train``, (m, n).
 
-    Memory is m * n * 4 bytes: callers pass a chunk of queries.
+    The per-dataset work (normalising, squared norms) is done once, here, not per chunk.
     """
-    if metric == "angular":
-        cos = _normalise(queries) @ _normalise(train).T
-        return np.sqrt(np.maximum(2.0 - 2.0 * cos, 0.0))
-    if metric == "euclidean":
-        sq = (queries ** 2).sum(1)[:, None] - 2.0 * (queries @ train.T) + (train ** 2).sum(1)[None, :]
-        return np.sqrt(np.maximum(sq, 0.0))
-    if metric == "dot":
-        return queries @ train.T
-    if metric == "hamming":
-        return queries.sum(1)[:, None] + train.sum(1)[None, :] - 2.0 * (queries @ train.T)
-    if metric == "manhattan":
-        return np.stack([np.abs(train - q).sum(1) for q in queries])
-    raise ValueError(check_metric(metric))
-
-
-def one_query_searcher(train: np.ndarray, metric: str, k: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Exact search for one query at a time, with the per-dataset work (norms) done once up front.
-
-    This is brute force as a service would run it, for timing against Annoy; the ranking equals ``exact_knn``'s.
-    """
-    train = check_vectors(train, "train")
     check_metric(metric)
     if metric == "angular":
         unit = _normalise(train)
-        score = lambda q: -(unit @ q)  # noqa: E731  (same order as sqrt(2 - 2 cos))
-    elif metric in ("euclidean", "hamming"):
-        sq = (train ** 2).sum(1)
-        score = lambda q: sq - 2.0 * (train @ q)  # noqa: E731  (|q|^2 is the same for every item)
-    elif metric == "dot":
-        score = lambda q: -(train @ q)  # noqa: E731
-    else:  # manhattan
-        score = lambda q: np.abs(train - q).sum(1)  # noqa: E731
+        return lambda q: np.sqrt(np.maximum(2.0 - 2.0 * (_normalise(q) @ unit.T), 0.0))
+    if metric == "euclidean":
+        squares = (train ** 2).sum(1)
+        return lambda q: np.sqrt(np.maximum((q ** 2).sum(1)[:, None] - 2.0 * (q @ train.T) + squares[None, :], 0.0))
+    if metric == "dot":
+        return lambda q: q @ train.T
+    if metric == "hamming":  # 0/1 vectors: |a| + |b| - 2 a.b differing bits
+        ones = train.sum(1)
+        return lambda q: q.sum(1)[:, None] + ones[None, :] - 2.0 * (q @ train.T)
+    return lambda q: np.stack([np.abs(train - row).sum(1) for row in q])  # manhattan: no matrix-product form
+
+
+def distance_matrix(train: np.ndarray, queries: np.ndarray, metric: str) -> np.ndarray:
+    """All distances between ``queries`` (m, d) and ``train`` (n, d); memory is m * n * 4 bytes."""
+    return distance_function(train, metric)(queries)
+
+
+def one_query_searcher(train: np.ndarray, metric: str, k: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Exact search for one query at a time, with the per-dataset work done once up front.
+
+    This is brute force as a service would run it, for timing against Annoy; it ranks as ``exact_knn`` does.
+    """
+    distances = distance_function(check_vectors(train, "train"), metric)
+    sign = -1.0 if metric in LARGER_IS_NEARER else 1.0
 
     def search(query: np.ndarray) -> np.ndarray:
-        s = score(np.asarray(query, dtype=np.float32))
+        s = sign * distances(np.asarray(query, dtype=np.float32)[None, :])[0]
         top = np.argpartition(s, k - 1)[:k]
         return top[np.argsort(s[top], kind="stable")]
 
@@ -94,9 +89,10 @@ def exact_knn(train: np.ndarray, queries: np.ndarray, k: int, metric: str,
     ids = np.empty((len(queries), k), dtype=np.int64)
     dists = np.empty((len(queries), k), dtype=np.float32)
     step = _chunk_rows(metric, len(train), train.shape[1])
+    distances = distance_function(train, metric)
     with Progress(f"exact {metric} search", total=len(queries), enabled=show_progress) as bar:
         for start in range(0, len(queries), step):
-            d = sign * distance_matrix(train, queries[start:start + step], metric)
+            d = sign * distances(queries[start:start + step])
             part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.argsort(d, axis=1)
             order = np.take_along_axis(d, part, 1).argsort(axis=1, kind="stable")
             best = np.take_along_axis(part, order, 1)

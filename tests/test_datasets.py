@@ -199,3 +199,11 @@ def test_export_writes_a_mirror_that_loads(monkeypatch: pytest.MonkeyPatch, tmp_
 def test_cli_rejects_an_unknown_dataset(capsys: pytest.CaptureFixture[str]) -> None:
     assert datasets.main(["imagenet"]) == 1
     assert "unknown dataset 'imagenet'" in capsys.readouterr().err
+
+
+def test_unknown_host_is_reported_as_such(chainer_root: Path) -> None:
+    spec = mnist_spec(make_mnist_files(), ("http://no-such-host.invalid/",))
+    messages: list[str] = []
+    with pytest.raises(datasets.DatasetUnavailableError, match="host name not found"):
+        datasets.ensure_dataset(spec, timeout=5, show_progress=False, log=messages.append)
+    assert "trying the next host" not in messages[-1]  # it was the last one
