@@ -106,7 +106,7 @@ def distances_to(train: np.ndarray, queries: np.ndarray, ids: np.ndarray, metric
     """True distance from each query to each of its ``ids`` (-1 ids give inf, or -inf for dot)."""
     train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
     out = np.empty(ids.shape, dtype=np.float32)
-    for i, (q, row) in enumerate(zip(queries, ids)):
+    for i, (q, row) in enumerate(zip(queries, ids, strict=True)):
         valid = row >= 0
         out[i] = -np.inf if metric in LARGER_IS_NEARER else np.inf
         out[i, valid] = distance_matrix(train[row[valid]], q[None, :], metric)[0]

@@ -107,7 +107,7 @@ def plot_metric_comparison(results: dict[str, tuple[float, float, float]], title
     names = list(results)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.5))
     panels = (("1-NN accuracy", 0), ("recall@10 vs its own exact search", 1), ("queries per second, one thread", 2))
-    for ax, (label, column) in zip(axes, panels):
+    for ax, (label, column) in zip(axes, panels, strict=True):
         values = [results[n][column] for n in names]
         bars = ax.bar(names, values, color=[f"C{i}" for i in range(len(names))])
         ax.bar_label(bars, fmt="%.3f" if column < 2 else "%.0f", fontsize=8)

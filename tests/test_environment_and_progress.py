@@ -18,7 +18,7 @@ def test_supported_environment_has_no_problems() -> None:
 def test_python_312_is_refused_with_one_clear_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "version_info", (3, 12, 1, "final", 0))
     problems = helpers.environment_problems()
-    assert len(problems) == 1 and "needs Python 3.9 to 3.11" in problems[0] and "3.12" in problems[0]
+    assert len(problems) == 1 and "needs Python 3.11" in problems[0] and "not Python 3.12" in problems[0]
 
 
 def test_numpy_2_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

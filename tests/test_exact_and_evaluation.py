@@ -96,7 +96,7 @@ def test_one_query_searcher_ranks_like_exact_knn(metric: str, rng: np.random.Gen
     queries = train[:5] + (0 if metric == "hamming" else 0.1)
     _, dists = exact.exact_knn(train, queries, 4, metric, show_progress=False)
     search = exact.one_query_searcher(train, metric, 4)
-    for q, d in zip(queries, dists):
+    for q, d in zip(queries, dists, strict=True):
         got = search(q)
         # same distances (ties may come in another order)
         np.testing.assert_allclose(exact.distances_to(train, q[None, :], got[None, :], metric)[0], d, rtol=1e-4, atol=1e-4)

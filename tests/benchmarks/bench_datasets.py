@@ -64,7 +64,7 @@ def main() -> None:
             download.set_dataset_root(theirs)
             t_theirs, theirs_data = timed(f"{name}: Chainer's own parser fill", load)
             same = all(np.array_equal(a._datasets[i], b._datasets[i])
-                       for a, b in zip(ours_data, theirs_data) for i in range(2))
+                       for a, b in zip(ours_data, theirs_data, strict=True) for i in range(2))
             print(f"{name}: arrays identical: {same}; speed-up {t_theirs / t_ours:.1f}x")
 
 
