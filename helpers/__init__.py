@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from importlib import metadata, util
 
-SUPPORTED_PYTHON = ((3, 11), (3, 11))  # inclusive: Chainer 7.8.1 stops at 3.11, the pinned packages start there
+SUPPORTED_PYTHON = (3, 11)  # Chainer 7.8.1 stops at 3.11; the pinned packages start there
 FIX = "set up a fresh environment with the install command in README.md"
 
 
@@ -26,8 +26,7 @@ def _major_minor(version: str) -> tuple[int, int]:
 def environment_problems() -> list[str]:
     """Return one sentence per problem that stops Chainer 7.8.1 from working here."""
     problems = []
-    low, high = SUPPORTED_PYTHON
-    if not low <= sys.version_info[:2] <= high:
+    if tuple(sys.version_info[:2]) != SUPPORTED_PYTHON:
         problems.append(
             f"This tutorial needs Python 3.11 (Chainer 7.8.1 does not run on 3.12 or later, and the pinned "
             f"packages need 3.11), not Python {sys.version_info[0]}.{sys.version_info[1]}; install Python 3.11 and {FIX}."

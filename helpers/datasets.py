@@ -192,11 +192,9 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 def to_arrays(dataset: Sequence) -> tuple[np.ndarray, np.ndarray]:
     """A labelled Chainer dataset (or a split of one) as (flat float32 image rows, int32 labels)."""
-    from chainer.dataset import concat_examples
-
     if len(dataset) == 0:
         raise ValueError("the dataset is empty")
-    images, labels = concat_examples(dataset[:])
+    images, labels = chainer.dataset.concat_examples(dataset[:])
     return np.ascontiguousarray(images.reshape(len(images), -1)), labels
 
 
@@ -231,14 +229,18 @@ def mnist_arrays(quick: bool | None = None, **ensure_kwargs: object) -> Split:
     ensure_mnist(**ensure_kwargs)
     train_val, test = chainer.datasets.get_mnist(withlabel=True, ndim=1)
     train, _ = chainer.datasets.split_dataset_random(train_val, 50000, seed=0)
-    arrays = (*to_arrays(train), *to_arrays(test))
-    return quick_subsets(*arrays) if (config.quick_mode() if quick is None else quick) else arrays
+    return _split(train, test, quick)
 
 
 def cifar10_arrays(quick: bool | None = None, **ensure_kwargs: object) -> Split:
     """Notebook 03's steps in one call: ``ensure_cifar10``, ``get_cifar10()``, then flat arrays (3072 per image)."""
     ensure_cifar10(**ensure_kwargs)
     train, test = chainer.datasets.get_cifar10()
+    return _split(train, test, quick)
+
+
+def _split(train: Sequence, test: Sequence, quick: bool | None) -> Split:
+    """Both Chainer datasets as arrays, cut to quick mode's subsets when it is on (default: ANN_TUTORIAL_QUICK)."""
     arrays = (*to_arrays(train), *to_arrays(test))
     return quick_subsets(*arrays) if (config.quick_mode() if quick is None else quick) else arrays
 

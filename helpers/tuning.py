@@ -47,15 +47,15 @@ def run_sweep(train: np.ndarray, train_labels: np.ndarray, queries: np.ndarray, 
             start = time.perf_counter()
             index = build_index(train, metric, n_trees, show_progress=False)
             build_seconds = time.perf_counter() - start
+            measured = []  # (search_k, qps, recall, accuracy); the file size comes last, as saving unloads the index
             for search_k in search_k_list:
                 qps, ids = queries_per_second(index, queries, k, search_k)
-                points.append(SweepPoint(n_trees, search_k, build_seconds, 0.0, qps,
-                                         recall_at_k(ids, exact_dists, train, queries, metric, k),
-                                         label_accuracy(ids, train_labels, query_labels)))
+                measured.append((search_k, qps, recall_at_k(ids, exact_dists, train, queries, metric, k),
+                                 label_accuracy(ids, train_labels, query_labels)))
                 bar.update(1)
             megabytes = saved_megabytes_then_unload(index, cache_path(f"sweep-{name}-size-probe.ann"))
-            for point in points[-len(search_k_list):]:
-                point.index_mb = megabytes
+            points += [SweepPoint(n_trees, search_k, build_seconds, megabytes, qps, recall, accuracy)
+                       for search_k, qps, recall, accuracy in measured]
     tmp = path.with_name(path.name + ".part")  # written whole, then renamed: never a half file
     tmp.write_text(json.dumps([dataclasses.asdict(p) for p in points], indent=1))
     tmp.replace(path)
