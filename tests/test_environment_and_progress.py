@@ -60,3 +60,20 @@ def test_quick_mode_gets_its_own_figures_and_indexes(monkeypatch: pytest.MonkeyP
     assert config.figure_path("grid.png").name == "grid-quick.png"
     assert config.index_path("mnist-30tree").name == "mnist-30tree-quick.ann"
     assert "QUICK MODE is on" in config.mode_message("all of it.", "less.")
+
+
+def test_a_broken_chainer_is_a_failed_check_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    import helpers.datasets  # noqa: F401  (loaded, so the monkeypatch below can remove and restore them)
+    import helpers.environment  # noqa: F401
+
+    for name in ("datasets", "environment"):
+        monkeypatch.delitem(sys.modules, f"helpers.{name}")
+        monkeypatch.delattr(helpers, name)
+    monkeypatch.setitem(sys.modules, "chainer", None)  # "import chainer" now raises ImportError
+    environment = importlib.import_module("helpers.environment")  # a fresh import, as notebook 00 does
+    checks = environment.run_checks()
+    chainer_check = next(c for c in checks if c.name == "Chainer imports")
+    assert chainer_check.status == "FAIL" and "README" in chainer_check.detail
+    assert not any(c.name.endswith(" data") for c in checks)  # data checks need Chainer: skipped
