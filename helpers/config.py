@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
-
-import numpy as np
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FIGURES_DIR = PROJECT_ROOT / "figures"
@@ -47,29 +43,9 @@ def figure_path(name: str) -> Path:
     return path.with_name(f"{path.stem}-quick{path.suffix}") if quick_mode() else path
 
 
-def cache_path(name: str) -> Path:
-    """Path of a file in the cache folder, creating the folder if needed."""
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    return CACHE_DIR / name
-
-
-def index_path(stem: str) -> Path:
-    """Where a notebook's index lives, e.g. ``index_path("mnist-30tree")``; quick mode gets its own file."""
-    return cache_path(f"{stem}-quick.ann" if quick_mode() else f"{stem}.ann")
-
-
 def mode_message(full: str, quick_expectation: str) -> str:
     """The line a notebook prints first: which mode is on, and in quick mode what numbers to expect."""
     if quick_mode():
         return (f"QUICK MODE is on ({QUICK_ENV}=1): {QUICK_TRAIN:,} training and {QUICK_TEST:,} test images, "
                 f"a fixed seeded subset.\nExpect {quick_expectation}")
     return f"Full mode: {full}"
-
-
-def content_key(*arrays: np.ndarray, params: object = None, size: int = 16) -> str:
-    """A short hash of some arrays' bytes plus JSON-able parameters: what a cached result depends on."""
-    digest = hashlib.blake2b(digest_size=size)
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
-    digest.update(json.dumps(params).encode())
-    return digest.hexdigest()

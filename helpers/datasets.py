@@ -17,6 +17,7 @@ Command line (an instructor runs it once before a workshop)::
 from __future__ import annotations
 
 import argparse
+import codecs
 import gzip
 import hashlib
 import http.client
@@ -105,12 +106,12 @@ def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
 
 
 def _write_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Write arrays as Chainer does (compressed npz), atomically: a crash leaves no half file."""
+    """Write arrays as an uncompressed npz (Chainer reads it like its own compressed one), atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
+            np.savez(f, **arrays)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -118,20 +119,50 @@ def _write_npz(path: Path, **arrays: np.ndarray) -> None:
 
 
 def _convert_mnist(sources: dict[str, Path], cache_dir: Path) -> None:
-    for split, prefix in (("train", "train"), ("test", "t10k")):
+    arrays = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):  # read and check every file before writing any
         x = _read_idx(sources[f"{prefix}-images-idx3-ubyte.gz"], 2051, 3)
         y = _read_idx(sources[f"{prefix}-labels-idx1-ubyte.gz"], 2049, 1).reshape(-1)
         if len(x) != len(y) or x.shape[1] != 784:
             raise VerificationError(f"MNIST {split}: {len(x)} images of {x.shape[1]} pixels, {len(y)} labels")
-        _write_npz(cache_dir / f"{split}.npz", x=x, y=y)
+        arrays[split] = {"x": x, "y": y}
+    for split, pair in arrays.items():
+        _write_npz(cache_dir / f"{split}.npz", **pair)
+
+
+_RECONSTRUCT = np.zeros(1).__reduce__()[0]  # NumPy's array-unpickling function, whatever module holds it
+_PICKLE_GLOBALS: dict[tuple[str, str], object] = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,  # how the batches name it (NumPy 1.x pickles)
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,  # the same, pickled by NumPy 2
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): codecs.encode,  # bytes pickled by Python 3 with protocol 2
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR-10 batches and nothing else: only NumPy arrays, dicts, lists, strings and numbers.
+
+    A plain ``pickle.load`` runs whatever code a crafted file names (a USB-stick mirror with its own
+    SHA256SUMS is trusted for its bytes, not for that); this refuses every other global.
+    """
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return _PICKLE_GLOBALS[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}: a CIFAR-10 batch holds only "
+                                         "arrays, lists and strings") from None
 
 
 def _unpickle(archive: tarfile.TarFile, member: str) -> dict:
     f = archive.extractfile(member)
     if f is None:
         raise VerificationError(f"CIFAR-10 archive has no file {member}")
-    # The archive's checksum was verified before we get here; the batches are pickles.
-    return pickle.load(f, encoding="latin-1")
+    batch = _BatchUnpickler(f, encoding="latin-1").load()
+    if not isinstance(batch, dict) or "data" not in batch or "labels" not in batch:
+        raise VerificationError(f"{member} is not a CIFAR-10 batch (no data and labels)")
+    return batch
 
 
 def _convert_cifar10(sources: dict[str, Path], cache_dir: Path) -> None:

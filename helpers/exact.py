@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.config import cache_path, content_key
+from helpers import cache
 from helpers.index import check_metric, check_vectors
 from helpers.progress import Progress
 
@@ -115,17 +115,21 @@ def distances_to(train: np.ndarray, queries: np.ndarray, ids: np.ndarray, metric
 
 def exact_knn_cached(train: np.ndarray, queries: np.ndarray, k: int, metric: str, name: str,
                      show_progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """``exact_knn``, saved to ``cache/exact-<name>-<metric>-k<k>.npz`` and reused when the data match."""
+    """``exact_knn``, saved as ``exact-<name>-<metric>-k<k>.npz`` in the cache and reused when the data match."""
     train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
-    key = content_key(train, queries)
-    path: Path = cache_path(f"exact-{name}-{metric}-k{k}.npz")
-    if path.is_file():
+    wanted = {"data_blake2b": cache.content_key(train, queries), "metric": check_metric(metric), "k": int(k)}
+
+    def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with np.load(path) as saved:
-            if str(saved["key"]) == key:
-                return saved["ids"], saved["dists"]
-    ids, dists = exact_knn(train, queries, k, metric, show_progress)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        np.savez(f, ids=ids, dists=dists, key=np.array(key))
-    tmp.replace(path)
-    return ids, dists
+            ids, dists = saved["ids"], saved["dists"]
+        if ids.shape != (len(queries), k) or dists.shape != ids.shape:
+            raise ValueError(f"holds arrays of shape {ids.shape}, not {(len(queries), k)}")
+        return ids, dists
+
+    def write(result: tuple[np.ndarray, np.ndarray], tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, ids=result[0], dists=result[1])
+
+    result, _ = cache.load_or_make(cache.cache_file(f"exact-{name}-{metric}-k{k}.npz"), wanted, load,
+                                   lambda: exact_knn(train, queries, k, metric, show_progress), write)
+    return result

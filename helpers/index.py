@@ -1,15 +1,15 @@
 """Build, save, reuse and query Annoy indexes.
 
 One place for the Annoy rules that trip people: the metric is always explicit,
-builds are seeded and single-threaded so a rerun gives a byte-identical index,
-a saved index is reused only if it was built from the same data and
-parameters, and batch queries use threads (Annoy releases the GIL).
+builds are seeded and single-threaded so a rerun on the same machine gives a
+byte-identical index, a saved index is reused only if it passes the cache's
+checks (``helpers.cache``: same data and parameters, complete file), and batch
+queries use threads (Annoy releases the GIL).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from annoy import AnnoyIndex
 
-from helpers.config import SEED, content_key
+from helpers import cache
+from helpers.config import SEED
 from helpers.progress import Progress
 
 METRICS = ("angular", "euclidean", "manhattan", "dot", "hamming")
@@ -98,17 +99,13 @@ def fingerprint(vectors: np.ndarray, metric: str, n_trees: int, seed: int) -> di
     """What an index depends on: a hash of the data plus the build parameters."""
     vectors = check_vectors(vectors)
     return {
-        "data_blake2b": content_key(vectors),
+        "data_blake2b": cache.content_key(vectors),
         "n_items": int(vectors.shape[0]),
         "dim": int(vectors.shape[1]),
         "metric": metric,
         "n_trees": int(n_trees),
         "seed": int(seed),
     }
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
 
 
 def _node_bytes(dim: int, metric: str) -> int | None:
@@ -123,9 +120,8 @@ def load_index(path: str | Path, dim: int, metric: str) -> AnnoyIndex:
     check_metric(metric)
     if not path.is_file():
         raise FileNotFoundError(f"no index file at {path}")
-    sidecar = _sidecar(path)
-    if sidecar.is_file():
-        saved = json.loads(sidecar.read_text())
+    saved = cache.read_fingerprint(path)
+    if saved is not None:
         if (saved.get("dim"), saved.get("metric")) != (dim, metric):
             raise ValueError(f"{path.name} was built for {saved.get('dim')} dimensions with the "
                              f"{saved.get('metric')} metric, not {dim} dimensions with {metric}")
@@ -149,29 +145,24 @@ class IndexInfo:
 
 def build_or_load(vectors: np.ndarray, path: str | Path, metric: str, n_trees: int, seed: int = SEED,
                   show_progress: bool = True) -> tuple[AnnoyIndex, IndexInfo]:
-    """Load ``path`` if it was built from the same data and parameters; else build and save it.
+    """Load ``path`` if the cache vouches for it (same data and parameters, complete file); else build and save it.
 
-    The index is written to a temporary name and renamed only when complete,
-    and its fingerprint (``<path>.json``) is written last: an interrupted build
-    is never mistaken for a finished one.
+    Follows ``helpers.cache``'s convention: written under a temporary name and renamed when complete, the
+    fingerprint (``<path>.json``, with the file size) last. A file that fails the checks is rebuilt, with one
+    line saying why.
     """
     path = Path(path)
     start = time.perf_counter()
     wanted = fingerprint(vectors, check_metric(metric), n_trees, seed)
-    sidecar = _sidecar(path)
-    if path.is_file() and sidecar.is_file() and json.loads(sidecar.read_text()) == wanted:
-        index = load_index(path, wanted["dim"], metric)
-        return index, IndexInfo(path, True, time.perf_counter() - start, path.stat().st_size / 1e6)
-    sidecar.unlink(missing_ok=True)
-    index = build_index(vectors, metric, n_trees, seed, show_progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    index.save(str(tmp))
-    index.unload()
-    os.replace(tmp, path)
-    sidecar.write_text(json.dumps(wanted, indent=1))
-    index = load_index(path, wanted["dim"], metric)
-    return index, IndexInfo(path, False, time.perf_counter() - start, path.stat().st_size / 1e6)
+
+    def write(index: AnnoyIndex, tmp: Path) -> None:
+        index.save(str(tmp))
+        index.unload()  # Annoy's save memory-maps the file it wrote; let go of it before the rename
+
+    index, reused = cache.load_or_make(
+        path, wanted, load=lambda p: load_index(p, wanted["dim"], metric),
+        make=lambda: build_index(vectors, metric, n_trees, seed, show_progress), write=write)
+    return index, IndexInfo(path, reused, time.perf_counter() - start, path.stat().st_size / 1e6)
 
 
 def saved_megabytes_then_unload(index: AnnoyIndex, scratch: str | Path) -> float:

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
 
-T = TypeVar("T")
 PREFIX = "[progress]"
 
 
@@ -43,10 +40,10 @@ class Progress:
         self.enabled = enabled
         self.min_interval = min_interval
         self.done = 0.0
-        self.start = time.perf_counter()
         self._last_draw = 0.0
         self._handle = None
         self._jupyter = enabled and _in_jupyter()
+        self.start = time.perf_counter()  # after the Jupyter check, which may import IPython: time only the work
 
     def _text(self, finished: bool) -> str:
         elapsed = time.perf_counter() - self.start
@@ -91,13 +88,3 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def progress(items: Iterable[T], label: str, total: int | None = None, enabled: bool = True) -> Iterator[T]:
-    """Iterate over ``items`` while showing a progress line."""
-    if total is None and hasattr(items, "__len__"):
-        total = len(items)  # type: ignore[arg-type]
-    with Progress(label, total=total, enabled=enabled) as bar:
-        for item in items:
-            yield item
-            bar.update(1)

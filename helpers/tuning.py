@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from helpers.config import cache_path, content_key
+from helpers import cache
 from helpers.evaluation import label_accuracy, queries_per_second, recall_at_k
 from helpers.index import build_index, check_vectors, saved_megabytes_then_unload
 from helpers.progress import Progress
@@ -33,33 +33,36 @@ def run_sweep(train: np.ndarray, train_labels: np.ndarray, queries: np.ndarray, 
               name: str, k: int = 10, show_progress: bool = True) -> tuple[list[SweepPoint], bool]:
     """Measure every setting, or load the results of an identical earlier sweep; returns (points, reused).
 
-    Results are cached in ``cache/sweep-<name>-<key>.json``; the key covers the data and every parameter.
+    Results are cached as ``sweep-<name>.json`` (``helpers.cache``: the fingerprint covers the data and every
+    parameter).
     """
     train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
-    key = content_key(train, queries, params=[metric, list(n_trees_list), list(search_k_list), k], size=8)
-    path = cache_path(f"sweep-{name}-{key}.json")
-    if path.is_file():
-        return [SweepPoint(**p) for p in json.loads(path.read_text())], True
+    wanted = {"data_blake2b": cache.content_key(train, train_labels, queries, query_labels, exact_dists),
+              "metric": metric, "n_trees": list(n_trees_list), "search_k": list(search_k_list), "k": int(k)}
 
-    points = []
-    with Progress(f"sweep {name}", total=len(n_trees_list) * len(search_k_list), enabled=show_progress) as bar:
-        for n_trees in n_trees_list:
-            start = time.perf_counter()
-            index = build_index(train, metric, n_trees, show_progress=False)
-            build_seconds = time.perf_counter() - start
-            measured = []  # (search_k, qps, recall, accuracy); the file size comes last, as saving unloads the index
-            for search_k in search_k_list:
-                qps, ids = queries_per_second(index, queries, k, search_k)
-                measured.append((search_k, qps, recall_at_k(ids, exact_dists, train, queries, metric, k),
-                                 label_accuracy(ids, train_labels, query_labels)))
-                bar.update(1)
-            megabytes = saved_megabytes_then_unload(index, cache_path(f"sweep-{name}-size-probe.ann"))
-            points += [SweepPoint(n_trees, search_k, build_seconds, megabytes, qps, recall, accuracy)
-                       for search_k, qps, recall, accuracy in measured]
-    tmp = path.with_name(path.name + ".part")  # written whole, then renamed: never a half file
-    tmp.write_text(json.dumps([dataclasses.asdict(p) for p in points], indent=1))
-    tmp.replace(path)
-    return points, False
+    def measure() -> list[SweepPoint]:
+        points = []
+        with Progress(f"sweep {name}", total=len(n_trees_list) * len(search_k_list), enabled=show_progress) as bar:
+            for n_trees in n_trees_list:
+                start = time.perf_counter()
+                index = build_index(train, metric, n_trees, show_progress=False)
+                build_seconds = time.perf_counter() - start
+                measured = []  # (search_k, qps, recall, accuracy); the file size comes last: saving unloads the index
+                for search_k in search_k_list:
+                    qps, ids = queries_per_second(index, queries, k, search_k)
+                    measured.append((search_k, qps, recall_at_k(ids, exact_dists, train, queries, metric, k),
+                                     label_accuracy(ids, train_labels, query_labels)))
+                    bar.update(1)
+                megabytes = saved_megabytes_then_unload(index, cache.cache_file(f"sweep-{name}-size-probe.ann"))
+                points += [SweepPoint(n_trees, search_k, build_seconds, megabytes, qps, recall, accuracy)
+                           for search_k, qps, recall, accuracy in measured]
+        return points
+
+    return cache.load_or_make(
+        cache.cache_file(f"sweep-{name}.json"), wanted,
+        load=lambda path: [SweepPoint(**p) for p in json.loads(path.read_text())],
+        make=measure,
+        write=lambda points, tmp: tmp.write_text(json.dumps([dataclasses.asdict(p) for p in points], indent=1)))
 
 
 def fastest_at_recall(points: Sequence[SweepPoint], target: float) -> SweepPoint | None:

@@ -38,7 +38,7 @@ def make_mnist_files(n_train: int = 30, n_test: int = 10, seed: int = 0) -> dict
 
 
 def make_cifar_archive(n_per_batch: int = 4, seed: int = 0, skip: str | None = None) -> bytes:
-    """A cifar-10-python.tar.gz with small batches in the real pickle layout."""
+    """A cifar-10-python.tar.gz with small batches in the real layout: pickles (protocol 2) of NumPy arrays."""
     rng = np.random.default_rng(seed)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
@@ -47,7 +47,7 @@ def make_cifar_archive(n_per_batch: int = 4, seed: int = 0, skip: str | None = N
                 continue
             batch = {"data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8),
                      "labels": rng.integers(0, 10, n_per_batch).tolist()}
-            payload = pickle.dumps(batch)
+            payload = pickle.dumps(batch, protocol=2)
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             info.size = len(payload)
             archive.addfile(info, io.BytesIO(payload))

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import io
+import os
+import pickle
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +70,7 @@ def test_bad_download_never_reaches_the_cache(server: Server, chainer_root: Path
     with pytest.raises(datasets.DatasetUnavailableError, match=reason):
         datasets.ensure_dataset(spec, show_progress=False, log=lambda s: None)
     cache_dir = chainer_root / spec.cache_dir
-    assert not any(cache_dir.glob("*")) if cache_dir.exists() else True
+    assert not cache_dir.exists() or list(cache_dir.iterdir()) == []
 
     # A later call starts clean and succeeds once a good host answers.
     spec_ok = mnist_spec(files, (server.url(mode), server.url("ok")))
@@ -171,7 +175,7 @@ def test_broken_archive_leaves_no_cache_and_a_retry_starts_clean(tmp_path: Path,
     with pytest.raises(datasets.VerificationError, match="test_batch"):
         datasets.ensure_dataset(spec, mirror=mirror, show_progress=False, log=lambda s: None)
     cache_dir = chainer_root / spec.cache_dir
-    assert list(cache_dir.glob("*")) == [] if cache_dir.exists() else True
+    assert not cache_dir.exists() or list(cache_dir.iterdir()) == []
 
     good = make_cifar_archive()
     write_mirror(mirror, "cifar-10", {"cifar-10-python.tar.gz": good})
@@ -207,3 +211,48 @@ def test_unknown_host_is_reported_as_such(chainer_root: Path) -> None:
     with pytest.raises(datasets.DatasetUnavailableError, match="host name not found"):
         datasets.ensure_dataset(spec, timeout=5, show_progress=False, log=messages.append)
     assert "trying the next host" not in messages[-1]  # it was the last one
+
+
+def test_mnist_writes_nothing_until_every_file_is_good(tmp_path: Path, chainer_root: Path) -> None:
+    files = make_mnist_files()
+    bad = dict(files, **{"t10k-images-idx3-ubyte.gz": gzip.compress(b"not an IDX file at all")})
+    # A mirror whose own manifest vouches for the bad file: the checksum passes, the content does not.
+    manifest = {f"mnist/{name}": sha256(data) for name, data in bad.items()}
+    mirror = write_mirror(tmp_path / "m", "mnist", bad, manifest)
+    with pytest.raises(datasets.VerificationError, match="t10k-images"):
+        datasets.ensure_dataset(mnist_spec(files, ("http://127.0.0.1:9/",)), mirror=mirror, show_progress=False,
+                                log=lambda s: None)
+    cache_dir = chainer_root / datasets.MNIST.cache_dir
+    assert not cache_dir.exists() or list(cache_dir.iterdir()) == []  # no train.npz left behind
+
+
+class _RunsCode:
+    """A pickle payload that runs a command when loaded with plain pickle.load."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_cifar_pickle_is_refused_and_runs_nothing(tmp_path: Path, chainer_root: Path) -> None:
+    marker = tmp_path / "code-ran"
+    good = make_cifar_archive()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(good), mode="r:gz") as src, tarfile.open(fileobj=buffer, mode="w:gz") as out:
+        for member in src.getmembers():
+            payload = src.extractfile(member).read()
+            if member.name.endswith("data_batch_3"):
+                payload = pickle.dumps({"data": _RunsCode(marker), "labels": []}, protocol=2)
+                member.size = len(payload)
+            out.addfile(member, io.BytesIO(payload))
+    crafted = buffer.getvalue()
+    # The mirror's own SHA256SUMS vouches for the archive, as a USB stick's manifest would.
+    mirror = write_mirror(tmp_path / "m", "cifar-10", {"cifar-10-python.tar.gz": crafted},
+                          {"cifar-10/cifar-10-python.tar.gz": sha256(crafted)})
+    with pytest.raises(datasets.VerificationError, match="refused to load posix.system|refused to load nt.system"):
+        datasets.ensure_dataset(cifar_spec(good, ("http://127.0.0.1:9/",)), mirror=mirror, show_progress=False,
+                                log=lambda s: None)
+    assert not marker.exists()
+    assert not datasets.cache_is_complete(datasets.CIFAR10, chainer_root)

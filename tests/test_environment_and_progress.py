@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+import time
 from importlib import metadata
 
 import pytest
@@ -15,17 +17,24 @@ def test_supported_environment_has_no_problems() -> None:
     assert helpers.environment_problems() == []
 
 
-def test_python_312_is_refused_with_one_clear_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "version_info", (3, 12, 1, "final", 0))
+def test_python_310_is_refused_with_one_clear_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "version_info", (3, 10, 13, "final", 0))
     problems = helpers.environment_problems()
-    assert len(problems) == 1 and "needs Python 3.11" in problems[0] and "not Python 3.12" in problems[0]
+    assert len(problems) == 1 and "needs Python 3.11 or newer" in problems[0] and "not Python 3.10" in problems[0]
 
 
-def test_numpy_2_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("version", [(3, 11, 7), (3, 12, 1), (3, 13, 0)])
+def test_supported_pythons_are_accepted(monkeypatch: pytest.MonkeyPatch, version: tuple[int, int, int]) -> None:
+    monkeypatch.setattr(sys, "version_info", (*version, "final", 0))
+    assert helpers.environment_problems() == []
+
+
+def test_old_numpy_is_refused_and_numpy_2_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     real = metadata.version
-    monkeypatch.setattr(metadata, "version", lambda name: "2.1.0" if name == "numpy" else real(name))
-    problems = helpers.environment_problems()
-    assert problems and 'pip install "numpy<2"' in problems[0]
+    for numpy_version, refused in (("1.24.4", True), ("1.26.4", False), ("2.5.5", False)):
+        monkeypatch.setattr(metadata, "version", lambda name, v=numpy_version: v if name == "numpy" else real(name))
+        problems = helpers.environment_problems()
+        assert bool(problems) == refused and (not refused or "too old" in problems[0])
 
 
 def test_progress_in_a_terminal_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
@@ -33,7 +42,19 @@ def test_progress_in_a_terminal_goes_to_stderr(capsys: pytest.CaptureFixture[str
         bar.update(4)
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.rstrip().endswith("[progress] work: 4/4 (100%), done in 0.0 s")
+    assert re.search(r"\[progress\] work: 4/4 \(100%\), done in \d+\.\d s$", captured.err.rstrip()), captured.err
+
+
+def test_progress_clock_starts_after_setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers import progress
+
+    def slow_check() -> bool:  # as if importing IPython took a while
+        time.sleep(0.3)
+        return False
+
+    monkeypatch.setattr(progress, "_in_jupyter", slow_check)
+    bar = Progress("work", total=1)
+    assert time.perf_counter() - bar.start < 0.2
 
 
 def test_disabled_progress_is_silent(capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,23 +63,26 @@ def test_disabled_progress_is_silent(capsys: pytest.CaptureFixture[str]) -> None
     assert capsys.readouterr() == ("", "")
 
 
-def test_setuptools_74_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = metadata.version
-    monkeypatch.setattr(metadata, "version", lambda name: "80.9.0" if name == "setuptools" else real(name))
+def test_setuptools_without_pkg_resources_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import util
+
+    real_version, real_find_spec = metadata.version, util.find_spec
+    monkeypatch.setattr(metadata, "version", lambda name: "81.0.0" if name == "setuptools" else real_version(name))
+    monkeypatch.setattr(util, "find_spec", lambda name, *a: None if name == "pkg_resources" else real_find_spec(name, *a))
     problems = helpers.environment_problems()
-    assert problems and 'pip install "setuptools<74"' in problems[0] and "80.9.0" in problems[0]
+    assert problems and 'pip install "setuptools<74"' in problems[0] and "81.0.0" in problems[0]
 
 
 def test_quick_mode_gets_its_own_figures_and_indexes(monkeypatch: pytest.MonkeyPatch) -> None:
-    from helpers import config
+    from helpers import cache, config
 
     monkeypatch.delenv(config.QUICK_ENV, raising=False)
     assert config.figure_path("grid.png").name == "grid.png"
-    assert config.index_path("mnist-30tree").name == "mnist-30tree.ann"
+    assert cache.cache_file("mnist-30tree.ann").name == "mnist-30tree.ann"
     assert config.mode_message("all of it.", "less.") == "Full mode: all of it."
     monkeypatch.setenv(config.QUICK_ENV, "1")
     assert config.figure_path("grid.png").name == "grid-quick.png"
-    assert config.index_path("mnist-30tree").name == "mnist-30tree-quick.ann"
+    assert cache.cache_file("mnist-30tree.ann").name == "mnist-30tree-quick.ann"
     assert "QUICK MODE is on" in config.mode_message("all of it.", "less.")
 
 

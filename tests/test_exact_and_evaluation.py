@@ -83,6 +83,16 @@ def test_recall_counts_ties_and_misses() -> None:
     assert evaluation.recall_at_k(missing, exact_d, train, queries, "euclidean", k=2) == 0.5
 
 
+def test_recall_for_dot_counts_larger_products_as_nearer() -> None:
+    train = np.array([[1.0], [3.0], [3.0], [2.0], [-4.0]], dtype=np.float32)
+    queries = np.array([[1.0]], dtype=np.float32)
+    exact_ids, exact_d = exact.exact_knn(train, queries, 2, "dot", show_progress=False)
+    assert exact_ids[0].tolist() == [1, 2] and exact_d[0].tolist() == [3.0, 3.0]  # largest product first
+    assert evaluation.recall_at_k(np.array([[2, 1]]), exact_d, train, queries, "dot", k=2) == 1.0
+    assert evaluation.recall_at_k(np.array([[1, 3]]), exact_d, train, queries, "dot", k=2) == 0.5  # 2.0 < 3.0
+    assert evaluation.recall_at_k(np.array([[4, -1]]), exact_d, train, queries, "dot", k=2) == 0.0  # -4 and none
+
+
 def test_queries_per_second_returns_annoy_ids(rng: np.random.Generator) -> None:
     data = rng.normal(size=(200, 8)).astype(np.float32)
     idx = index.build_index(data, "angular", 4, show_progress=False)
