@@ -459,15 +459,15 @@ def ensure_dataset(name: str | DatasetSpec, mirror: str | Path | None = None, ti
     root = Path(dataset_root) if dataset_root is not None else chainer_dataset_root()
     cache_dir = root / spec.cache_dir
     if cache_is_complete(spec, root):
-        log(f"{spec.name}: already in Chainer's cache ({cache_dir})")
+        log(f"{spec.name}: already in Chainer's cache")
         return cache_dir
     mirror_path = Path(mirror).expanduser() if mirror is not None else mirror_from_env()
-    where = f"mirror {mirror_path}" if mirror_path else "the public hosts"
+    where = "the mirror folder" if mirror_path else "the public hosts"
     log(f"{spec.name}: not in Chainer's cache yet; fetching from {where}")
     with tempfile.TemporaryDirectory(prefix=f"ann-tutorial-{spec.name}-") as tmp:
         sources = fetch_sources(spec, Path(tmp), mirror_path, timeout, show_progress, log)
         spec.convert(sources, cache_dir)
-    log(f"{spec.name}: verified and written to Chainer's cache ({cache_dir})")
+    log(f"{spec.name}: verified and written to Chainer's cache")
     return cache_dir
 
 
@@ -531,6 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             mirror = args.export  # fill the cache from what was just exported: no second download
         for name in names:
             ensure_dataset(name, mirror=mirror, timeout=args.timeout)
+        print(f"Chainer's dataset cache: {chainer_dataset_root()}")
     except (DatasetUnavailableError, VerificationError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -56,8 +56,11 @@ def _chainer() -> Check:
         from helpers import datasets  # imports Chainer (quietly): this is the check
     except Exception as e:  # noqa: BLE001
         return Check("Chainer imports", "FAIL", f"{type(e).__name__}: {e}. Set up a fresh environment with the README's command")
-    return Check("Chainer imports", "ok",
-                 f"chainer {datasets.chainer.__version__}, dataset cache {datasets.chainer_dataset_root()}")
+    from helpers import compat
+
+    patched = compat.applied()
+    note = f" (with helpers.compat's stand-ins for {', '.join(patched)})" if patched else ""
+    return Check("Chainer imports", "ok", f"chainer {datasets.chainer.__version__}{note}")
 
 
 def _dataset(name: str) -> Check:
@@ -73,7 +76,7 @@ def _dataset(name: str) -> Check:
         if missing:
             return Check(f"{name} data", "FAIL", f"{datasets.MIRROR_ENV}={mirror} lacks {spec.folder}/{missing[0]}; "
                          "fix the folder or unset the variable")
-        return Check(f"{name} data", "ok", f"not cached yet; will be read from the mirror {mirror}")
+        return Check(f"{name} data", "ok", f"not cached yet; will be read from the mirror folder ({datasets.MIRROR_ENV})")
     return Check(f"{name} data", "note", "not cached yet; the notebook will download it from the public hosts "
                  f"(or set {datasets.MIRROR_ENV}; or run: python -m helpers.datasets)")
 

@@ -18,13 +18,9 @@ import numpy as np
 from helpers import cache
 from helpers.index import check_metric, check_vectors
 from helpers.progress import Progress
+from helpers.vectors import normalise
 
 LARGER_IS_NEARER = {"dot"}
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, np.finfo(np.float32).tiny)
 
 
 def distance_function(train: np.ndarray, metric: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -34,8 +30,8 @@ def distance_function(train: np.ndarray, metric: str) -> Callable[[np.ndarray], 
     """
     check_metric(metric)
     if metric == "angular":
-        unit = _normalise(train)
-        return lambda q: np.sqrt(np.maximum(2.0 - 2.0 * (_normalise(q) @ unit.T), 0.0))
+        unit = normalise(train)
+        return lambda q: np.sqrt(np.maximum(2.0 - 2.0 * (normalise(q) @ unit.T), 0.0))
     if metric == "euclidean":
         squares = (train ** 2).sum(1)
         return lambda q: np.sqrt(np.maximum((q ** 2).sum(1)[:, None] - 2.0 * (q @ train.T) + squares[None, :], 0.0))

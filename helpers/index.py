@@ -81,15 +81,21 @@ def add_vectors(index: AnnoyIndex, vectors: np.ndarray, show_progress: bool = Tr
             bar.update(len(rows))
 
 
-def build_index(vectors: np.ndarray, metric: str, n_trees: int, seed: int = SEED,
-                show_progress: bool = True) -> AnnoyIndex:
-    """A fresh in-memory index of ``vectors``, seeded and built on one thread (reproducible)."""
+def filled_index(vectors: np.ndarray, metric: str, seed: int = SEED, show_progress: bool = True) -> AnnoyIndex:
+    """A new, seeded index holding the rows of ``vectors`` as items 0..n-1, not built yet."""
     vectors = check_vectors(vectors)
-    if n_trees < 1:
-        raise ValueError(f"n_trees must be at least 1; got {n_trees}")
     index = AnnoyIndex(vectors.shape[1], check_metric(metric))
     index.set_seed(seed)
     add_vectors(index, vectors, show_progress)
+    return index
+
+
+def build_index(vectors: np.ndarray, metric: str, n_trees: int, seed: int = SEED,
+                show_progress: bool = True) -> AnnoyIndex:
+    """A fresh in-memory index of ``vectors``, seeded and built on one thread (reproducible on one machine)."""
+    if n_trees < 1:
+        raise ValueError(f"n_trees must be at least 1; got {n_trees}")
+    index = filled_index(vectors, metric, seed, show_progress)
     with Progress(f"build {n_trees} trees", enabled=show_progress):
         index.build(n_trees, n_jobs=1)
     return index
@@ -108,10 +114,26 @@ def fingerprint(vectors: np.ndarray, metric: str, n_trees: int, seed: int) -> di
     }
 
 
-def _node_bytes(dim: int, metric: str) -> int | None:
-    """Bytes per node in an Annoy file (None where the layout is not simple)."""
-    return {"angular": 12 + 4 * dim, "dot": 16 + 4 * dim, "euclidean": 16 + 4 * dim,
-            "manhattan": 16 + 4 * dim}.get(metric)
+def node_bytes(dim: int, metric: str) -> int:
+    """Bytes per node in an Annoy 1.17.3 file (``annoylib.h``: the node struct with ``dim`` values).
+
+    Every item and every tree node takes this much. Hamming stores 64-bit words, so ``dim`` there is in bits.
+    """
+    check_metric(metric)
+    if metric == "hamming":
+        return 16 + 8 * -(-dim // 64)
+    return 12 + 4 * dim if metric == "angular" else 16 + 4 * dim
+
+
+def leaf_size(dim: int, metric: str) -> int:
+    """Annoy 1.17.3's K: the most item ids a node can hold in place of its vector (a "leaf" of up to K items).
+
+    From ``annoylib.h``: ``K = (node size - offset of children) / 4``. Angular, euclidean and manhattan give
+    f + 2, dot f + 3; hamming stores 64-bit words, so ``dim`` there is the number of bits.
+    """
+    check_metric(metric)
+    children_offset = 8 if metric in ("euclidean", "manhattan") else 4  # a split offset comes first there
+    return (node_bytes(dim, metric) - children_offset) // 4
 
 
 def load_index(path: str | Path, dim: int, metric: str) -> AnnoyIndex:
@@ -125,8 +147,7 @@ def load_index(path: str | Path, dim: int, metric: str) -> AnnoyIndex:
         if (saved.get("dim"), saved.get("metric")) != (dim, metric):
             raise ValueError(f"{path.name} was built for {saved.get('dim')} dimensions with the "
                              f"{saved.get('metric')} metric, not {dim} dimensions with {metric}")
-    node = _node_bytes(dim, metric)
-    if node is not None and path.stat().st_size % node:
+    if path.stat().st_size % node_bytes(dim, metric):
         raise ValueError(f"{path.name} is not a {dim}-dimensional {metric} index (its size does not fit)")
     index = AnnoyIndex(dim, metric)
     index.load(str(path))  # memory-mapped: cheap, and shared between processes

@@ -117,3 +117,25 @@ def test_c_stderr_silenced_hides_c_output_only_inside(capfd: pytest.CaptureFixtu
         os.write(2, b"hidden\n")
     os.write(2, b"shown\n")
     assert capfd.readouterr().err == "shown\n"
+
+
+@pytest.mark.parametrize("metric, dim", [("angular", 24), ("euclidean", 24), ("manhattan", 24), ("dot", 24),
+                                         ("hamming", 200)])
+def test_node_bytes_and_leaf_size_match_annoys_files(metric: str, dim: int, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    k = index.leaf_size(dim, metric)
+
+    def data(n: int) -> np.ndarray:
+        return (rng.random((n, dim)) > 0.5).astype(np.float32) if metric == "hamming" else \
+            rng.normal(size=(n, dim)).astype(np.float32)
+
+    # Up to K items fit in one leaf: the root is that leaf, and a query with search_k=1 gets all of them.
+    # One more item and the root must split, so the same query gets fewer.
+    for n, whole in ((k, True), (k + 1, False)):
+        idx = index.build_index(data(n), metric, 1, show_progress=False)
+        got = len(idx.get_nns_by_vector(data(1)[0].tolist(), n, search_k=1))
+        assert (got == n) == whole, (n, got)
+    idx = index.build_index(data(500), metric, 3, show_progress=False)
+    idx.save(str(tmp_path / "x.ann"))
+    assert (tmp_path / "x.ann").stat().st_size % index.node_bytes(dim, metric) == 0
+    assert index.load_index(tmp_path / "x.ann", dim, metric).get_n_items() == 500
