@@ -4,7 +4,7 @@
   adds ``-quick`` to the name, so the two modes never overwrite each other's files.
 - **Content key:** each artefact has a fingerprint, a JSON-able dict of what it was made from: a hash of the
   input arrays (``content_key``) and every parameter.
-- **Atomic write:** the artefact is written to ``<name>.part`` and renamed when complete; its sidecar
+- **Atomic write:** the artefact is written to a temporary ``<name>.*.part`` and renamed when complete; its sidecar
   ``<name>.json`` (fingerprint + file size) is written last, also atomically. An interrupted run leaves either
   nothing or a file without a sidecar, which is never reused.
 - **Validation before reuse:** the sidecar must exist, match the wanted fingerprint, and record the file's
@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -77,8 +78,16 @@ def why_not_reusable(path: Path, wanted: dict) -> str | None:
     return None
 
 
-def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(path.name + ".part")
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Create ``path`` by ``write(temporary_path)`` and a rename: readers see the old file or the whole new one.
+
+    The temporary file sits in the same folder under a unique name, so two processes writing the same artefact
+    never mix their bytes; a failure (or Ctrl-C) removes it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
+    os.close(fd)
+    tmp = Path(name)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -89,11 +98,10 @@ def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
 
 def save(path: Path, wanted: dict, write: Callable[[Path], None]) -> None:
     """Write an artefact with ``write(temporary_path)``, rename it into place, then record its fingerprint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     sidecar(path).unlink(missing_ok=True)  # from here until the end the old fingerprint must not vouch for anything
-    _replace_atomically(path, write)
+    write_atomically(path, write)
     record = json.dumps({"fingerprint": wanted, "bytes": path.stat().st_size}, indent=1)
-    _replace_atomically(sidecar(path), lambda tmp: tmp.write_text(record))
+    write_atomically(sidecar(path), lambda tmp: tmp.write_text(record))
 
 
 def load_or_make(path: Path, wanted: dict, load: Callable[[Path], T], make: Callable[[], T],

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import config
+from helpers import cache, config
 from helpers.progress import Progress
 
 with warnings.catch_warnings():
@@ -107,15 +107,12 @@ def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
 
 def _write_npz(path: Path, **arrays: np.ndarray) -> None:
     """Write arrays as an uncompressed npz (Chainer reads it like its own compressed one), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
             np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    cache.write_atomically(path, write)
 
 
 def _convert_mnist(sources: dict[str, Path], cache_dir: Path) -> None:
