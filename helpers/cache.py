@@ -43,8 +43,7 @@ def content_key(*arrays: np.ndarray, params: object = None, size: int = 16) -> s
 def cache_file(name: str) -> Path:
     """Path of ``name`` in the cache folder (created if needed); quick mode gets ``<stem>-quick<suffix>``."""
     config.CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    path = config.CACHE_DIR / name
-    return path.with_name(f"{path.stem}-quick{path.suffix}") if config.quick_mode() else path
+    return config.mode_file_name(config.CACHE_DIR / name)
 
 
 def sidecar(path: Path) -> Path:

@@ -33,14 +33,18 @@ def full_sweep() -> bool:
     return _flag(FULL_SWEEP_ENV)
 
 
+def mode_file_name(path: Path) -> Path:
+    """``path`` in full mode; ``<stem>-quick<suffix>`` beside it in quick mode, so the modes never share a file."""
+    return path.with_name(f"{path.stem}-quick{path.suffix}") if quick_mode() else path
+
+
 def figure_path(name: str) -> Path:
     """Path of a figure in figures/, creating the folder if needed.
 
     Quick mode writes ``<name>-quick.png`` (git-ignored), so it never overwrites the full-mode figures.
     """
     FIGURES_DIR.mkdir(parents=True, exist_ok=True)
-    path = FIGURES_DIR / name
-    return path.with_name(f"{path.stem}-quick{path.suffix}") if quick_mode() else path
+    return mode_file_name(FIGURES_DIR / name)
 
 
 def mode_message(full: str, quick_expectation: str) -> str:
