@@ -27,6 +27,8 @@ import numpy as np
 from helpers import config
 
 T = TypeVar("T")
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once: the process's umask, for files made through mkstemp
 
 
 def content_key(*arrays: np.ndarray, params: object = None, size: int = 16) -> str:
@@ -89,6 +91,7 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     tmp = Path(name)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes the file private; give it the permissions open() would
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -77,6 +77,15 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cached_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "thing.bin"
+    cache.save(path, {"a": 1}, lambda tmp: tmp.write_bytes(b"whole"))
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"x")  # what open() gives under this process's umask
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    assert cache.sidecar(path).stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
 def test_exact_results_are_cached_and_a_damaged_file_is_recomputed(data: np.ndarray, cache_dir: Path) -> None:
     queries = data[:20] + 0.01
     ids, dists = exact.exact_knn_cached(data, queries, 5, "angular", name="t", show_progress=False)
