@@ -9,10 +9,11 @@ Why the code looks the way it does:
 
 - **Channels last, own 3 × 3 convolution.** Chainer's CPU convolution (im2col + ``tensordot`` in NCHW) spends
   most of its time copying; a 3 × 3 convolution over channels-last arrays is one strided view and one matrix
-  product (``Conv3x3``), which made a training step about 2.4× faster on the machine the series was written on.
+  product (``Conv3x3``), which made a training step two to three times as fast on the machine the series was
+  written on (``tests/benchmarks/bench_conv.py`` runs both in one go).
 - **Conv → 2 × 2 max pool → batch norm → ReLU** per stage, so the normalisation works on the pooled, four times
   smaller map.
-- **Global max pool** of the last stage gives the embedding (``SmallConvNet.embed``).
+- **Global max pool** of the last stage gives the embedding (``SmallConvNet.embed_prepared``).
 
 Train with ``train_or_load`` (weights cached under ``helpers.cache``'s convention), embed with ``embed``.
 """
