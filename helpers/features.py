@@ -20,7 +20,6 @@ Train with ``train_or_load`` (weights cached under ``helpers.cache``'s conventio
 
 from __future__ import annotations
 
-import io
 import time
 import warnings
 from collections.abc import Callable
@@ -320,11 +319,9 @@ def training_fingerprint(images: np.ndarray, labels: np.ndarray, settings: Train
 
 
 def _write_trained(trained: TrainedModel, path: Path) -> None:
-    state = _state(trained.model)
     log = np.array([[r.epoch, r.loss, r.train_accuracy, r.seconds] for r in trained.history], dtype=np.float64)
-    buffer = io.BytesIO()
-    np.savez(buffer, training_log=log, **state)
-    path.write_bytes(buffer.getvalue())
+    with open(path, "wb") as f:  # a file object: np.savez would add ".npz" to a temporary file's name
+        np.savez(f, training_log=log, **_state(trained.model))
 
 
 def _read_trained(path: Path, settings: TrainingSettings, n_classes: int) -> TrainedModel:
@@ -344,14 +341,10 @@ def train_or_load(images: np.ndarray, labels: np.ndarray, settings: TrainingSett
     path = cache.cache_file(f"{name}.npz")
     wanted = training_fingerprint(images, labels, settings)
     n_classes = int(np.max(labels)) + 1
-    made: list[TrainedModel] = []
-
-    def make() -> TrainedModel:
-        made.append(train(images, labels, settings, log=log, show_progress=show_progress))
-        return made[0]
-
-    trained, reused = cache.load_or_make(path, wanted, load=lambda p: _read_trained(p, settings, n_classes),
-                                         make=make, write=_write_trained, log=log)
+    trained, reused = cache.load_or_make(
+        path, wanted, load=lambda p: _read_trained(p, settings, n_classes),
+        make=lambda: train(images, labels, settings, log=log, show_progress=show_progress), write=_write_trained,
+        log=log)
     trained.reused, trained.path = reused, path
     if reused:
         log(f"reused the weights in the cache ({path.name}); they were trained like this:")
