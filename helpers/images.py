@@ -57,6 +57,11 @@ def load_image(path: str | Path, fit: bool = False) -> np.ndarray:
                 f"{path.name} is {width} x {height} pixels; the network was trained on {SIZE} x {SIZE} images. "
                 f"Pass fit=True to centre-crop and shrink it.")
         image = _centre_square(image).resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+    return _chainer_layout(image)
+
+
+def _chainer_layout(image: Image.Image) -> np.ndarray:
+    """An RGB Pillow image as Chainer's CIFAR-10 layout: float32 ``(3, height, width)`` in [0, 1]."""
     return np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0
 
 
@@ -102,4 +107,4 @@ def draw_sample_image() -> np.ndarray:
     draw.polygon([(13, 16), (19, 16), (10, 7), (7, 7)], fill=body)           # near wing
     draw.polygon([(4, 15), (8, 15), (4, 9), (2, 9)], fill=body)              # tail fin
     draw.line([(20, 15), (27, 15)], fill=(70, 90, 130))                      # windows
-    return np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0
+    return _chainer_layout(image)
