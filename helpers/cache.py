@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -117,10 +118,19 @@ def load_or_make(path: Path, wanted: dict, load: Callable[[Path], T], make: Call
     if reason is None:
         try:
             return load(path), True
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, TypeError) as e:
             reason = f"it could not be read ({e})"
     if path.exists():
         log(f"cache: remaking {path.name}: {reason}")
     value = make()
     save(path, wanted, lambda tmp: write(value, tmp))
     return load(path), False
+
+
+def load_or_make_records(path: Path, wanted: dict, record: type[T], make: Callable[[], list[T]],
+                         log: Callable[[str], None] = print) -> tuple[list[T], bool]:
+    """``load_or_make`` for a list of dataclass ``record``s (sweep and comparison results), stored as JSON."""
+    return load_or_make(
+        path, wanted, load=lambda p: [record(**fields) for fields in json.loads(p.read_text())], make=make,
+        write=lambda records, tmp: tmp.write_text(json.dumps([dataclasses.asdict(r) for r in records], indent=1)),
+        log=log)

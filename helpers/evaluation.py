@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 from annoy import AnnoyIndex
@@ -59,6 +60,29 @@ def queries_per_second(index: AnnoyIndex, queries: np.ndarray, k: int, search_k:
         ids[i, :len(found)] = found
     elapsed = time.perf_counter() - start
     return len(rows) / elapsed, ids
+
+
+def median_queries_per_second(search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray, k: int,
+                              repeats: int = 3, warm_up: int = 50) -> tuple[float, np.ndarray]:
+    """Queries per second of ``search`` (one query in, its ``k`` ids out), ann-benchmarks style.
+
+    The first ``warm_up`` queries run once untimed; then all queries, one at a time, ``repeats`` times; the
+    median run gives the speed. Returns (QPS, the ids of the last run, -1 padded). The caller sets the threads.
+    """
+    queries = check_vectors(queries, "queries")
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1; got {repeats}")
+    for q in queries[:warm_up]:
+        search(q)
+    ids = np.full((len(queries), k), -1, dtype=np.int64)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i, q in enumerate(queries):
+            found = search(q)
+            ids[i, :len(found)] = found[:k]
+        seconds.append(time.perf_counter() - start)
+    return len(queries) / float(np.median(seconds)), ids
 
 
 def brute_force_queries_per_second(train: np.ndarray, queries: np.ndarray, k: int, metric: str) -> float:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Sequence
 
@@ -59,11 +58,7 @@ def run_sweep(train: np.ndarray, train_labels: np.ndarray, queries: np.ndarray, 
                            for search_k, qps, recall, accuracy in measured]
         return points
 
-    return cache.load_or_make(
-        cache.cache_file(f"sweep-{name}.json"), wanted,
-        load=lambda path: [SweepPoint(**p) for p in json.loads(path.read_text())],
-        make=measure,
-        write=lambda points, tmp: tmp.write_text(json.dumps([dataclasses.asdict(p) for p in points], indent=1)))
+    return cache.load_or_make_records(cache.cache_file(f"sweep-{name}.json"), wanted, SweepPoint, measure)
 
 
 def search_k_curve(index: AnnoyIndex, train: np.ndarray, train_labels: np.ndarray, queries: np.ndarray,

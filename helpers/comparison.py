@@ -1,0 +1,224 @@
+"""Notebook 07's protocol: every library measured the same way on the same queries against the same ground truth.
+
+For each build setting (an adapter from ``helpers.ann_libraries``): build on every core and time it; save the
+index and reload it from the file (size on disk; resident memory a new process gains by loading it,
+``loaded_megabytes``); then, for each value of the search-time knob, time one query at a time on one thread
+(``evaluation.median_queries_per_second``: warm-up, repeats, the median) and score recall@10 against exact search.
+At the fastest knob value that reaches ``BATCH_RECALL`` recall, a (larger) set of queries is also sent as one batch
+on every core: what an offline job sees. Results are cached as JSON (``helpers.cache``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from helpers import ann_libraries, cache
+from helpers.ann_libraries import Adapter, AnnoyAdapter, versions
+from helpers.evaluation import median_queries_per_second, recall_at_k
+from helpers.index import check_vectors
+from helpers.progress import Progress
+
+BATCH_RECALL = 0.95
+"""The batched, all-core run uses the fastest knob value of each build that reaches this recall."""
+
+
+@dataclasses.dataclass
+class Build:
+    """One build setting to measure: how to make the adapter, and the knob values to try on it."""
+
+    make: Callable[[int], Adapter]  # dim -> an unbuilt adapter
+    knob_values: Sequence[int]
+    name: str  # the adapter's label, for the cache key and the tables
+
+
+@dataclasses.dataclass
+class Point:
+    """One (build setting, knob value) and what it gave."""
+
+    library: str  # the adapter's family: Annoy, hnswlib, FAISS IVF, FAISS HNSW, FAISS exact, Voyager
+    settings: str
+    knob: str
+    knob_value: int
+    build_seconds: float  # every core
+    disk_mb: float
+    memory_mb: float  # resident memory a new process gains by loading the file (nan where it cannot be read)
+    qps: float  # one thread, one query at a time, median of the repeats
+    recall: float  # recall@10 against exact search
+    batch_qps: float = math.nan  # all queries as one batch, every core (only at one knob value per build)
+
+    @property
+    def label(self) -> str:
+        return f"{self.library} {self.settings}"
+
+
+def resident_megabytes() -> float:
+    """This process's resident memory in MB (Linux's /proc; nan elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError, AttributeError):
+        return math.nan
+
+
+def loaded_megabytes(adapter: Adapter, path: str | os.PathLike) -> float:
+    """Resident memory (MB) a new Python process gains by loading the index saved at ``path``; nan without /proc.
+
+    A new process, so that memory freed by earlier indexes in this one cannot hide the cost. Annoy loads with
+    ``prefault=True``: the whole memory-mapped file paged in, as after many queries. Those pages are the
+    operating system's file cache, shared by every process that maps the same file.
+    """
+    spec = json.dumps({"class": type(adapter).__name__, "dim": adapter.dim, "params": adapter.params,
+                       "path": os.fspath(path)})
+    done = subprocess.run([sys.executable, "-m", "helpers.comparison", spec], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"measuring {adapter.label}'s memory failed:\n{done.stderr[-2000:]}")
+    return float(done.stdout.split()[-1])
+
+
+def _memory_probe(spec_json: str) -> float:
+    """``loaded_megabytes``' other half, run in the new process."""
+    spec = json.loads(spec_json)
+    adapter = getattr(ann_libraries, spec["class"])(spec["dim"], **spec["params"])
+    if isinstance(adapter, AnnoyAdapter):
+        adapter.prefault = True
+    before = resident_megabytes()
+    adapter.load(spec["path"])
+    return resident_megabytes() - before
+
+
+def measure_build(build: Build, train: np.ndarray, queries: np.ndarray, exact_dists: np.ndarray, k: int,
+                  repeats: int, scratch: os.PathLike, batch_queries: np.ndarray | None = None,
+                  on_point: Callable[[], object] | None = None) -> list[Point]:
+    """Every knob value of one build setting (see the module docstring); ``batch_queries`` default to ``queries``."""
+    batch_queries = queries if batch_queries is None else batch_queries
+    adapter = build.make(train.shape[1])
+    start = time.perf_counter()
+    adapter.build(train)
+    build_seconds = time.perf_counter() - start
+    adapter.save(scratch)
+    disk_mb = os.path.getsize(scratch) / 1e6
+    memory_mb = loaded_megabytes(adapter, scratch)
+    adapter.index = None  # drop the built index: what is measured from here on is the one loaded from the file
+    gc.collect()
+    adapter.load(scratch)
+    measured = []
+    with threadpool_limits(1):
+        for value in build.knob_values:
+            adapter.set_query_knob(value)
+            qps, ids = median_queries_per_second(lambda q: adapter.query(q, k), queries, k, repeats)
+            measured.append((value, qps, recall_at_k(ids, exact_dists, train, queries, "angular", k)))
+            if on_point is not None:
+                on_point()
+    points = [Point(adapter.family or adapter.library, adapter.settings, adapter.knob, value, build_seconds, disk_mb, memory_mb,
+                    qps, recall) for value, qps, recall in measured]
+    good = [p for p in points if p.recall >= BATCH_RECALL]
+    if good:
+        best = max(good, key=lambda p: p.qps)
+        adapter.set_query_knob(best.knob_value)
+        start = time.perf_counter()
+        adapter.query_batch(batch_queries, k)
+        best.batch_qps = len(batch_queries) / (time.perf_counter() - start)
+    adapter.index = None
+    gc.collect()
+    os.remove(scratch)
+    return points
+
+
+def compare(builds: Sequence[Build], train: np.ndarray, queries: np.ndarray, exact_dists: np.ndarray, name: str,
+            k: int = 10, repeats: int = 3, batch_queries: np.ndarray | None = None,
+            show_progress: bool = True) -> tuple[list[Point], bool]:
+    """Measure every build setting, or reuse an identical earlier comparison; returns (points, reused).
+
+    ``train`` and ``queries`` must be unit-length (``vectors.normalise``); ``exact_dists`` are the exact angular
+    distances of each query's ``k`` nearest training rows; ``batch_queries`` (default: ``queries``) are the ones
+    sent as one batch. Cached as ``compare-<name>.json``; the fingerprint
+    covers the data, every setting and the libraries' versions.
+    """
+    train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
+    if len(exact_dists) != len(queries):
+        raise ValueError(f"{len(exact_dists)} rows of exact distances for {len(queries)} queries")
+    norms = np.linalg.norm(train[:100], axis=1)
+    if not np.allclose(norms, 1.0, atol=1e-3):
+        raise ValueError("train rows must have length 1 (vectors.normalise): FAISS's inner product is cosine "
+                         "only then")
+    names = [b.name for b in builds]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two build settings share a name: {names}")
+    batch_queries = queries if batch_queries is None else check_vectors(batch_queries, "batch_queries")
+    wanted = {"data_blake2b": cache.content_key(train, queries, exact_dists, batch_queries),
+              "builds": {b.name: list(b.knob_values) for b in builds}, "k": int(k), "repeats": int(repeats),
+              "versions": versions()}
+    scratch = cache.cache_file(f"compare-{name}-scratch.index")
+
+    def measure() -> list[Point]:
+        points = []
+        total = sum(len(b.knob_values) for b in builds)
+        with Progress(f"compare {name}", total=total, enabled=show_progress) as bar:
+            for build in builds:
+                points += measure_build(build, train, queries, exact_dists, k, repeats, scratch, batch_queries,
+                                        on_point=lambda: bar.update(1))
+        return points
+
+    return cache.load_or_make_records(cache.cache_file(f"compare-{name}.json"), wanted, Point, measure)
+
+
+def fastest_at(points: Sequence[Point], target: float) -> dict[str, Point | None]:
+    """For each library, its fastest (one-thread QPS) point with recall >= ``target``, or None."""
+    best: dict[str, Point | None] = {}
+    for p in points:
+        current = best.get(p.library)
+        if p.recall >= target and (current is None or p.qps > current.qps):
+            best[p.library] = p
+        else:
+            best.setdefault(p.library, None)
+    return best
+
+
+def curves(points: Sequence[Point]) -> dict[str, tuple[list[float], list[float]]]:
+    """Recall and QPS per build setting, in knob order, for ``plotting.plot_recall_vs_qps``."""
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    for p in sorted(points, key=lambda p: (p.label, p.knob_value)):
+        recalls, qps = out.setdefault(p.label, ([], []))
+        recalls.append(p.recall)
+        qps.append(p.qps)
+    return out
+
+
+def format_points(points: Sequence[Point]) -> str:
+    """One line per point; measured times and sizes come last, unpadded (the tests sanitize them)."""
+    lines = [f"{'library and build':<28} {'knob':>13} {'recall@10':>9}  build, disk, memory, one-thread QPS"]
+    for p in points:
+        memory = "n/a" if math.isnan(p.memory_mb) else f"{p.memory_mb:.0f} MB"
+        knob = "exact" if p.knob == "none" else f"{p.knob}={p.knob_value}"
+        lines.append(f"{p.label:<28} {knob:>13} {p.recall:>9.3f}  "
+                     f"{p.build_seconds:.1f} s, {p.disk_mb:.0f} MB, {memory}, {p.qps:,.0f} QPS")
+    return "\n".join(lines)
+
+
+def format_fastest(points: Sequence[Point], targets: Sequence[float] = (0.90, 0.95, 0.99)) -> str:
+    """The table of each library's fastest setting at each recall target (measured columns last)."""
+    lines = [f"{'recall@10 >=':<12} {'library':<11} {'setting':<32} {'recall':>6}  one-thread QPS"]
+    for target in targets:
+        for library, p in fastest_at(points, target).items():
+            if p is None:
+                lines.append(f"{target:<12.2f} {library:<11} {'(no setting reached it)':<32}")
+            else:
+                setting = p.settings if p.knob == "none" else f"{p.settings}, {p.knob}={p.knob_value}"
+                lines.append(f"{target:<12.2f} {library:<11} {setting:<32} {p.recall:>6.3f}  {p.qps:,.0f}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(_memory_probe(sys.argv[1]))
