@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -107,32 +108,34 @@ def measure_build(build: Build, train: np.ndarray, queries: np.ndarray, exact_di
     start = time.perf_counter()
     adapter.build(train)
     build_seconds = time.perf_counter() - start
-    adapter.save(scratch)
-    disk_mb = os.path.getsize(scratch) / 1e6
-    memory_mb = loaded_megabytes(adapter, scratch)
-    adapter.index = None  # drop the built index: what is measured from here on is the one loaded from the file
-    gc.collect()
-    adapter.load(scratch)
-    measured = []
-    with threadpool_limits(1):
-        for value in build.knob_values:
-            adapter.set_query_knob(value)
-            qps, ids = median_queries_per_second(lambda q: adapter.query(q, k), queries, k, repeats)
-            measured.append((value, qps, recall_at_k(ids, exact_dists, train, queries, "angular", k)))
-            if on_point is not None:
-                on_point()
-    points = [Point(adapter.family or adapter.library, adapter.settings, adapter.knob, value, build_seconds, disk_mb, memory_mb,
-                    qps, recall) for value, qps, recall in measured]
-    good = [p for p in points if p.recall >= BATCH_RECALL]
-    if good:
-        best = max(good, key=lambda p: p.qps)
-        adapter.set_query_knob(best.knob_value)
-        start = time.perf_counter()
-        adapter.query_batch(batch_queries, k)
-        best.batch_qps = len(batch_queries) / (time.perf_counter() - start)
-    adapter.index = None
-    gc.collect()
-    os.remove(scratch)
+    try:
+        adapter.save(scratch)
+        disk_mb = os.path.getsize(scratch) / 1e6
+        memory_mb = loaded_megabytes(adapter, scratch)
+        adapter.index = None  # drop the built index: what is measured from here on is the one loaded from the file
+        gc.collect()
+        adapter.load(scratch)
+        measured = []
+        with threadpool_limits(1):
+            for value in build.knob_values:
+                adapter.set_query_knob(value)
+                qps, ids = median_queries_per_second(lambda q: adapter.query(q, k), queries, k, repeats)
+                measured.append((value, qps, recall_at_k(ids, exact_dists, train, queries, "angular", k)))
+                if on_point is not None:
+                    on_point()
+        points = [Point(adapter.family or adapter.library, adapter.settings, adapter.knob, value, build_seconds,
+                        disk_mb, memory_mb, qps, recall) for value, qps, recall in measured]
+        good = [p for p in points if p.recall >= BATCH_RECALL]
+        if good:
+            best = max(good, key=lambda p: p.qps)
+            adapter.set_query_knob(best.knob_value)
+            start = time.perf_counter()
+            adapter.query_batch(batch_queries, k)
+            best.batch_qps = len(batch_queries) / (time.perf_counter() - start)
+    finally:
+        adapter.index = None  # let go of the file (Annoy maps it) before deleting it
+        gc.collect()
+        Path(scratch).unlink(missing_ok=True)
     return points
 
 
@@ -143,8 +146,8 @@ def compare(builds: Sequence[Build], train: np.ndarray, queries: np.ndarray, exa
 
     ``train`` and ``queries`` must be unit-length (``vectors.normalise``); ``exact_dists`` are the exact angular
     distances of each query's ``k`` nearest training rows; ``batch_queries`` (default: ``queries``) are the ones
-    sent as one batch. Cached as ``compare-<name>.json``; the fingerprint
-    covers the data, every setting and the libraries' versions.
+    sent as one batch. Cached as ``compare-<name>.json``; the fingerprint covers the data, every setting and the
+    libraries' versions.
     """
     train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
     if len(exact_dists) != len(queries):
