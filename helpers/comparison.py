@@ -10,6 +10,7 @@ on every core: what an offline job sees. Results are cached as JSON (``helpers.c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import json
@@ -18,7 +19,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,7 @@ def measure_build(build: Build, train: np.ndarray, queries: np.ndarray, exact_di
     start = time.perf_counter()
     adapter.build(train)
     build_seconds = time.perf_counter() - start
-    try:
+    with cache.scratch_file(Path(scratch)), _dropped_at_exit(adapter):  # the file is deleted after the index goes
         adapter.save(scratch)
         disk_mb = os.path.getsize(scratch) / 1e6
         memory_mb = loaded_megabytes(adapter, scratch)
@@ -132,11 +133,17 @@ def measure_build(build: Build, train: np.ndarray, queries: np.ndarray, exact_di
             start = time.perf_counter()
             adapter.query_batch(batch_queries, k)
             best.batch_qps = len(batch_queries) / (time.perf_counter() - start)
-    finally:
-        adapter.index = None  # let go of the file (Annoy maps it) before deleting it
-        gc.collect()
-        Path(scratch).unlink(missing_ok=True)
     return points
+
+
+@contextlib.contextmanager
+def _dropped_at_exit(adapter: Adapter) -> Iterator[None]:
+    """Drop the adapter's index when the block ends, however it ends: then nothing maps or holds its file."""
+    try:
+        yield
+    finally:
+        adapter.index = None
+        gc.collect()
 
 
 def compare(builds: Sequence[Build], train: np.ndarray, queries: np.ndarray, exact_dists: np.ndarray, name: str,
@@ -201,25 +208,34 @@ def curves(points: Sequence[Point]) -> dict[str, tuple[list[float], list[float]]
 
 def format_points(points: Sequence[Point]) -> str:
     """One line per point; measured times and sizes come last, unpadded (the tests sanitize them)."""
-    lines = [f"{'library and build':<28} {'knob':>13} {'recall@10':>9}  build, disk, memory, one-thread QPS"]
-    for p in points:
+    knobs = ["exact" if p.knob == "none" else f"{p.knob}={p.knob_value}" for p in points]
+    label_width = max([len("library and build"), *(len(p.label) for p in points)])
+    knob_width = max([len("knob"), *map(len, knobs)])
+    lines = [f"{'library and build':<{label_width}} {'knob':>{knob_width}} {'recall@10':>9}  "
+             "build, disk, memory, one-thread QPS"]
+    for p, knob in zip(points, knobs, strict=True):
         memory = "n/a" if math.isnan(p.memory_mb) else f"{p.memory_mb:.0f} MB"
-        knob = "exact" if p.knob == "none" else f"{p.knob}={p.knob_value}"
-        lines.append(f"{p.label:<28} {knob:>13} {p.recall:>9.3f}  "
+        lines.append(f"{p.label:<{label_width}} {knob:>{knob_width}} {p.recall:>9.3f}  "
                      f"{p.build_seconds:.1f} s, {p.disk_mb:.0f} MB, {memory}, {p.qps:,.0f} QPS")
     return "\n".join(lines)
 
 
 def format_fastest(points: Sequence[Point], targets: Sequence[float] = (0.90, 0.95, 0.99)) -> str:
     """The table of each library's fastest setting at each recall target (measured columns last)."""
-    lines = [f"{'recall@10 >=':<12} {'library':<11} {'setting':<32} {'recall':>6}  one-thread QPS"]
+    rows = []
     for target in targets:
         for library, p in fastest_at(points, target).items():
             if p is None:
-                lines.append(f"{target:<12.2f} {library:<11} {'(no setting reached it)':<32}")
+                rows.append((target, library, "(no setting reached it)", ""))
             else:
                 setting = p.settings if p.knob == "none" else f"{p.settings}, {p.knob}={p.knob_value}"
-                lines.append(f"{target:<12.2f} {library:<11} {setting:<32} {p.recall:>6.3f}  {p.qps:,.0f}")
+                rows.append((target, library, setting, f"{p.recall:>6.3f}  {p.qps:,.0f}"))
+    library_width = max([len("library"), *(len(r[1]) for r in rows)])
+    setting_width = max([len("setting"), *(len(r[2]) for r in rows)])
+    lines = [f"{'recall@10 >=':<12} {'library':<{library_width}} {'setting':<{setting_width}} {'recall':>6}  "
+             "one-thread QPS"]
+    lines += [f"{target:<12.2f} {library:<{library_width}} {setting:<{setting_width}} {measured}".rstrip()
+              for target, library, setting, measured in rows]
     return "\n".join(lines)
 
 

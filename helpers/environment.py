@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
 import sys
 from dataclasses import dataclass
 from importlib import metadata
 
-from helpers import config, environment_problems
+from helpers import config, environment_problems, text
 
 DISK_NEEDED_GB = 2.0  # MNIST index ~0.2 GB, CIFAR-10 index ~0.7 GB, sweeps and exact results, with room to spare
 
@@ -36,19 +38,78 @@ def _packages() -> Check:
                  " ".join(problems) if problems else f"Python {py}; {versions}")
 
 
-def _annoy() -> Check:
-    try:
-        from annoy import AnnoyIndex
+# Each library check runs in a child process: a miscompiled module may crash (segfault) instead of raising, and a
+# crash there is a failed check with its fix, not a dead kernel. Both build the README's example (1,000 random
+# vectors) and compare the answer with brute force. With n = 1000 and 10 trees Annoy's default search_k
+# (n × trees) covers every item, so its list must hold all 1,000 items, the first ten the exact ten nearest.
+_LIBRARY_PROBE = """
+import sys
+import numpy as np
+rng = np.random.default_rng(0)
+vectors = rng.normal(size=(1000, 40)).astype(np.float32)
+unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+exact = set(np.argsort(-(unit @ unit[0]))[:10].tolist())
+if sys.argv[1] == "annoy":
+    from annoy import AnnoyIndex
+    index = AnnoyIndex(40, "angular")
+    index.set_seed(42)
+    for i, v in enumerate(vectors.tolist()):
+        index.add_item(i, v)
+    index.build(10, n_jobs=1)
+    found = index.get_nns_by_item(0, 1000)
+else:
+    import hnswlib
+    index = hnswlib.Index(space="cosine", dim=40)
+    index.init_index(max_elements=1000, ef_construction=200, M=16, random_seed=42)
+    index.set_num_threads(1)
+    index.add_items(vectors)
+    index.set_ef(200)
+    found = index.knn_query(vectors[:1], k=1000)[0][0].tolist()
+print(len(found), len(set(found)), len(set(found[:10]) & exact))
+"""
+ANNOY_FIX = ('reinstall it without -ffast-math: ANNOY_COMPILER_ARGS="$(python tools/annoy_build_flags.py)" '
+             "python -m pip install --force-reinstall --no-deps --no-cache-dir --no-build-isolation annoy==1.17.3 "
+             "(README, Troubleshooting)")
+HNSWLIB_FIX = ("reinstall it: python -m pip install --force-reinstall --no-deps --no-cache-dir --no-build-isolation "
+               "hnswlib==0.8.0 (with clang on Linux it needs libomp; README, Troubleshooting)")
 
-        index = AnnoyIndex(3, "angular")
-        for i, v in enumerate([[1, 0, 0], [0, 1, 0], [1, 1, 0]]):
-            index.add_item(i, v)
-        index.build(2, n_jobs=1)
-        assert index.get_nns_by_item(0, 1) == [0]
-    except Exception as e:  # noqa: BLE001 (any failure here means the same fix)
-        return Check("Annoy works", "FAIL", f"{type(e).__name__}: {e}. Reinstall it: pip install --force-reinstall "
-                     "--no-build-isolation annoy==1.17.3 (needs a C++ compiler; see README, Troubleshooting)")
-    return Check("Annoy works", "ok", "built and queried a tiny index")
+
+def probe_library(library: str, timeout: float = 120) -> str | None:
+    """Run the README example on ``library`` ("annoy" or "hnswlib") in a child process; None if it answered right.
+
+    Otherwise one sentence on what went wrong: a crash (with its signal), an exception, or a wrong answer.
+    """
+    try:
+        done = subprocess.run([sys.executable, "-c", _LIBRARY_PROBE, library], capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"the example did not finish in {timeout:.0f} s"
+    if done.returncode < 0:
+        return f"the example crashed the process ({signal.Signals(-done.returncode).name})"
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"the example failed: {last}"
+    n_found, n_distinct, n_exact = map(int, done.stdout.split())
+    if n_found != 1000 or n_distinct != 1000:
+        return f"asked for 1,000 neighbours of 1,000 items, it returned {n_found:,} ({n_distinct:,} distinct)"
+    if n_exact < 10:
+        return f"only {n_exact} of its 10 nearest are the exact 10 nearest (brute force)"
+    return None
+
+
+def _library_check(name: str, library: str, fix: str) -> Check:
+    problem = probe_library(library)
+    if problem is not None:
+        return Check(name, "FAIL", f"{problem}; {fix}")
+    return Check(name, "ok", "1,000 of 1,000 neighbours returned, the nearest 10 as brute force")
+
+
+def _annoy() -> Check:
+    return _library_check("Annoy works", "annoy", ANNOY_FIX)
+
+
+def _hnswlib() -> Check:
+    return _library_check("hnswlib works", "hnswlib", HNSWLIB_FIX)
 
 
 def _chainer() -> Check:
@@ -95,14 +156,18 @@ def run_checks() -> list[Check]:
     checks = [_packages()]
     if checks[0].status == "FAIL":
         return checks  # nothing else can work
-    checks += [_annoy(), _chainer()]
+    checks += [_annoy(), _hnswlib(), _chainer()]
     if checks[-1].status == "ok":
         checks += [_dataset("mnist"), _dataset("cifar-10")]
     checks.append(_disk())
     return checks
 
 
-def report(checks: list[Check]) -> str:
-    """The checks as an aligned text table."""
-    width = max(len(c.name) for c in checks)
-    return "\n".join(f"[{c.status:>4}] {c.name:<{width}}  {c.detail}" for c in checks)
+def report(checks: list[Check], width: int = text.WIDTH) -> str:
+    """The checks as an aligned text table, details wrapped at word boundaries to ``width`` characters."""
+    name_width = max(len(c.name) for c in checks)
+    return "\n".join(text.wrap(c.detail, width, first=f"[{c.status:>4}] {c.name:<{name_width}}  ") for c in checks)
+
+
+if __name__ == "__main__":  # python -m helpers.environment: notebook 00's checks in a terminal
+    print(report(run_checks()))

@@ -344,7 +344,7 @@ def train_or_load(images: np.ndarray, labels: np.ndarray, settings: TrainingSett
     trained, reused = cache.load_or_make(
         path, wanted, load=lambda p: _read_trained(p, settings, n_classes),
         make=lambda: train(images, labels, settings, log=log, show_progress=show_progress), write=_write_trained,
-        log=log)
+        log=log, needed=lambda t: sum(np.asarray(a).nbytes for a in _state(t.model).values()))
     trained.reused, trained.path = reused, path
     if reused:
         log(f"reused the weights in the cache ({path.name}); they were trained like this:")
@@ -388,7 +388,8 @@ def embed_cached(model: SmallConvNet, images: np.ndarray, name: str, show_progre
             np.save(f, vectors)
 
     vectors, _ = cache.load_or_make(cache.cache_file(f"{name}.npy"), wanted, load,
-                                    lambda: embed(model, images, show_progress=show_progress), write)
+                                    lambda: embed(model, images, show_progress=show_progress), write,
+                                    needed=lambda v: v.nbytes)
     return vectors
 
 

@@ -13,7 +13,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +136,17 @@ def leaf_size(dim: int, metric: str) -> int:
     return (node_bytes(dim, metric) - children_offset) // 4
 
 
+def saved_bytes_at_least(n_items: int, dim: int, metric: str, n_trees: int) -> int:
+    """A lower bound on the size of a saved index of ``n_items`` items: what a full disk's message quotes.
+
+    Every item is a node. In each tree (``annoylib.h``'s ``_make_tree``) a leaf holds at most ``K`` items
+    (``leaf_size``), so there are at least ceil(n / K) leaves and one split node fewer; ``build`` then appends a
+    copy of each root. (Leaves with more than one item are nodes too: the real file is bigger.)
+    """
+    per_tree = max(1, -(-n_items // leaf_size(dim, metric)))
+    return (n_items + n_trees * per_tree) * node_bytes(dim, metric)
+
+
 def load_index(path: str | Path, dim: int, metric: str) -> AnnoyIndex:
     """Memory-map a saved index, refusing one built for another dimension or metric."""
     path = Path(path)
@@ -165,38 +176,61 @@ class IndexInfo:
 
 
 def build_or_load(vectors: np.ndarray, path: str | Path, metric: str, n_trees: int, seed: int = SEED,
-                  show_progress: bool = True) -> tuple[AnnoyIndex, IndexInfo]:
+                  show_progress: bool = True, build: Callable[[str], AnnoyIndex] | None = None
+                  ) -> tuple[AnnoyIndex, IndexInfo]:
     """Load ``path`` if the cache vouches for it (same data and parameters, complete file); else build and save it.
 
     Follows ``helpers.cache``'s convention: written under a temporary name and renamed when complete, the
     fingerprint (``<path>.json``, with the file size) last. A file that fails the checks is rebuilt, with one
-    line saying why.
+    line saying why. ``build(file)``, if given, is the code that builds the index of ``vectors`` and saves it to
+    ``file`` (a notebook's own, as the article writes it); by default ``build_index`` and ``save``. What it built
+    is checked against ``vectors`` (count, dimension, first and last item) before it is kept.
     """
     path = Path(path)
     start = time.perf_counter()
     wanted = fingerprint(vectors, check_metric(metric), n_trees, seed)
+    vectors = check_vectors(vectors)
 
-    def write(index: AnnoyIndex, tmp: Path) -> None:
-        index.save(str(tmp))
-        index.unload()  # Annoy's save memory-maps the file it wrote; let go of it before the rename
+    def build_and_save(file: str) -> AnnoyIndex:
+        built = build_index(vectors, metric, n_trees, seed, show_progress)
+        with c_stderr_silenced():  # a failed save prints its error from C too; the exception carries it
+            built.save(file)
+        return built
+
+    def write(_: None, tmp: Path) -> None:
+        built = (build or build_and_save)(str(tmp))
+        _check_built(built, vectors, n_trees)
+        built.unload()  # Annoy's save memory-maps the file it wrote; let go of it before the rename
 
     index, reused = cache.load_or_make(
-        path, wanted, load=lambda p: load_index(p, wanted["dim"], metric),
-        make=lambda: build_index(vectors, metric, n_trees, seed, show_progress), write=write)
+        path, wanted, load=lambda p: load_index(p, wanted["dim"], metric), make=lambda: None, write=write,
+        needed=lambda _: saved_bytes_at_least(wanted["n_items"], wanted["dim"], metric, n_trees))
     return index, IndexInfo(path, reused, time.perf_counter() - start, path.stat().st_size / 1e6)
+
+
+def _check_built(built: AnnoyIndex, vectors: np.ndarray, n_trees: int) -> None:
+    """Raise a ValueError unless ``built`` holds ``vectors`` as items 0..n-1 in ``n_trees`` trees."""
+    if (built.get_n_items(), built.f, built.get_n_trees()) != (len(vectors), vectors.shape[1], n_trees):
+        raise ValueError(f"the build made {built.get_n_items():,} items of {built.f} dimensions in "
+                         f"{built.get_n_trees()} trees; expected {len(vectors):,} of {vectors.shape[1]} in {n_trees}")
+    for i in (0, len(vectors) - 1):
+        if not np.array_equal(np.asarray(built.get_item_vector(i), dtype=np.float32), vectors[i]):
+            raise ValueError(f"item {i} of the built index is not row {i} of the vectors: built from other data")
 
 
 def saved_megabytes_then_unload(index: AnnoyIndex, scratch: str | Path) -> float:
     """Size of ``index`` as a file: saves it to ``scratch``, unloads the index, deletes the file.
 
-    Use it last: after it the index holds nothing.
+    Use it last: after it the index holds nothing. The file is deleted (its space given back) even if saving
+    fails or is interrupted.
     """
-    scratch = Path(scratch)
-    index.save(str(scratch))
-    index.unload()
-    megabytes = scratch.stat().st_size / 1e6
-    scratch.unlink()
-    return megabytes
+    with cache.scratch_file(Path(scratch)) as path:
+        try:
+            with c_stderr_silenced():
+                index.save(str(path))
+        finally:
+            index.unload()  # let go of the file (Annoy maps what it saved) before it is deleted
+        return path.stat().st_size / 1e6
 
 
 def query_batch(index: AnnoyIndex, queries: np.ndarray, k: int, search_k: int = -1, n_threads: int | None = None,

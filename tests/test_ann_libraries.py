@@ -180,3 +180,20 @@ def test_a_failed_measurement_leaves_no_scratch_file_and_no_result(data: tuple, 
     with pytest.raises(RuntimeError, match="interrupted"):
         comparison.compare(builds, train, queries, dists, "test", repeats=1, show_progress=False)
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_printed_tables_keep_their_columns_for_wide_knob_values() -> None:
+    # 07's table once shifted its recall column on rows whose knob value had more digits (search_k=10000).
+    def point(library: str, settings: str, knob: str, value: int, recall: float, qps: float) -> comparison.Point:
+        return comparison.Point(library, settings, knob, value, 1.5, 10.0, 11.0, qps, recall)
+
+    points = [point("Annoy", "100 trees", "search_k", 500, 0.883, 1777.0),
+              point("Annoy", "100 trees", "search_k", 10000, 0.998, 345.0),
+              point("FAISS IVF", "nlist=256", "nprobe", 1, 0.568, 7840.0),
+              point("FAISS exact", "IndexFlatIP", "none", 0, 1.0, 48.0)]
+    lines = comparison.format_points(points).splitlines()
+    recall_ends = {line.index(f"{p.recall:.3f}") + 5 for line, p in zip(lines[1:], points, strict=True)}
+    assert recall_ends == {lines[0].index("recall@10") + len("recall@10")}
+    fastest = comparison.format_fastest(points, targets=(0.99,)).splitlines()
+    column = fastest[0].index("setting")
+    assert all(row[column - 1] == " " and row[column] != " " for row in fastest[1:]), fastest

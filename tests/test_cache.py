@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -113,3 +119,117 @@ def test_content_key_sees_shape_dtype_and_parameters() -> None:
             cache.content_key(a, params={"k": 10}), cache.content_key(a, params={"k": 11})}
     assert len(keys) == 5
     assert cache.content_key(a.copy()) == cache.content_key(a)
+
+
+# --------------------------------------------------------------------------- failed writes and stopped runs
+
+
+@pytest.mark.parametrize("error, code", [
+    (OSError("Unable to write: No space left on device (28)"), errno.ENOSPC),  # Annoy: no errno attribute
+    (OSError(errno.ENOSPC, "No space left on device"), errno.ENOSPC),
+    (OSError(errno.EDQUOT, "Disk quota exceeded"), errno.EDQUOT),
+    (OSError(errno.EFBIG, "File too large"), errno.EFBIG),
+    (OSError("Unable to open: Permission denied (13)"), None),
+    (OSError(errno.EACCES, "Permission denied"), None),
+    (KeyboardInterrupt(), None),
+])
+def test_out_of_space_is_recognised_with_or_without_errno(error: BaseException, code: int | None) -> None:
+    assert cache._no_space_code(error, free_at_failure=10**9, written=100) == code
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="finds descriptors through Linux's /proc/self/fd")
+def test_a_descriptor_a_writer_leaked_is_let_go_but_stays_taken(tmp_path: Path) -> None:
+    leaked: list[int] = []
+
+    def write(tmp: Path) -> None:  # what Annoy 1.17.3's save() does when the disk fills: no fclose
+        fd = os.open(tmp, os.O_WRONLY)
+        leaked.append(fd)
+        os.write(fd, b"x" * 100_000)
+        raise OSError("Unable to write: No space left on device (28)")
+
+    path = tmp_path / "thing.ann"
+    try:
+        with pytest.raises(cache.NoSpaceError, match=r"could not save thing.ann .* at least 0\.1 MB") as caught:
+            cache.save(path, {"a": 1}, write)
+        assert caught.value.errno == errno.ENOSPC and str(tmp_path) in str(caught.value)
+        assert list(tmp_path.iterdir()) == []
+        assert os.readlink(f"/proc/self/fd/{leaked[0]}") == os.devnull  # not closed: the number is still taken
+    finally:
+        os.close(leaked[0])
+
+
+def test_a_sidecar_that_does_not_fit_takes_its_artefact_with_it(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(self: Path, text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(cache.NoSpaceError, match="could not save thing.bin"):
+        cache.save(tmp_path / "thing.bin", {"a": 1}, lambda tmp: tmp.write_bytes(b"12345"))
+    assert list(tmp_path.iterdir()) == []  # an artefact without its fingerprint would never be reused
+
+
+def make_records(log: list[str], make: Callable[[], list[Record]], path: Path) -> tuple[list[Record], bool]:
+    return cache.load_or_make_records(path, {"a": 1}, Record, make, log=log.append)
+
+
+@dataclasses.dataclass
+class Record:
+    x: int
+
+
+def interrupted() -> list[Record]:
+    raise KeyboardInterrupt
+
+
+def failing() -> list[Record]:
+    raise ValueError("a bug")
+
+
+def test_only_a_stopped_run_is_announced_next_time(tmp_path: Path) -> None:
+    path, log = tmp_path / "r.json", []
+    with pytest.raises(ValueError):
+        make_records(log, failing, path)
+    assert make_records(log, lambda: [Record(1)], path) == ([Record(1)], False)
+    assert log == []  # an error was shown already; a new attempt is no resumption
+    path.unlink()
+    with pytest.raises(KeyboardInterrupt):
+        make_records(log, interrupted, path)
+    assert cache.unfinished_marker(path).is_file() and not path.exists()
+    assert make_records(log, lambda: [Record(2)], path) == ([Record(2)], False)
+    assert log == ["cache: r.json: an earlier run stopped before finishing; starting again"]
+    assert not cache.unfinished_marker(path).exists()
+    assert make_records(log, lambda: [Record(3)], path) == ([Record(2)], True) and len(log) == 1
+
+
+def test_a_stopped_remake_of_an_existing_file_says_only_why_it_remakes(tmp_path: Path) -> None:
+    path, log = tmp_path / "r.json", []
+    cache.save(path, {"a": 0}, lambda tmp: tmp.write_text("[]"))  # made from other parameters
+    with pytest.raises(KeyboardInterrupt):
+        make_records(log, interrupted, path)
+    log.clear()
+    make_records(log, lambda: [Record(1)], path)
+    assert log == ["cache: remaking r.json: it was made from other data or parameters"]
+
+
+def test_leftovers_of_dead_processes_are_removed_and_announced(tmp_path: Path) -> None:
+    if os.name != "posix":
+        pytest.skip("tells running processes by os.kill(pid, 0)")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    path, log = tmp_path / "r.json", []
+    stale = [tmp_path / f"r.json.{dead}-abc.part", tmp_path / f"r.json.json.{dead}-def.part",
+             tmp_path / f"r.json.{os.getpid()}-jkl.part"]  # this process's, from a clean-up cut short
+    live = tmp_path / f"r.json.{os.getppid()}-ghi.part"  # another process, still writing
+    for part in [*stale, live]:
+        part.write_bytes(b"half")
+    make_records(log, lambda: [Record(1)], path)
+    assert log == ["cache: r.json: an earlier run stopped before finishing; starting again"]
+    assert not any(p.exists() for p in stale) and live.exists()
+
+
+def test_a_marker_of_a_process_still_making_it_is_not_an_interruption(tmp_path: Path) -> None:
+    path, log = tmp_path / "r.json", []
+    cache.unfinished_marker(path).write_text(str(os.getppid()))
+    make_records(log, lambda: [Record(1)], path)
+    assert len(log) == (0 if os.name == "posix" else 1)  # elsewhere a running process cannot be told

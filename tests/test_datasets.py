@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Server, cifar_spec, make_cifar_archive, make_mnist_files, mnist_spec, sha256
 
+from conftest import Server, cifar_spec, make_cifar_archive, make_mnist_files, mnist_spec, sha256
 from helpers import datasets
 
 

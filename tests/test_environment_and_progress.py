@@ -101,3 +101,51 @@ def test_a_broken_chainer_is_a_failed_check_not_a_crash(monkeypatch: pytest.Monk
     chainer_check = next(c for c in checks if c.name == "Chainer imports")
     assert chainer_check.status == "FAIL" and "README" in chainer_check.detail
     assert not any(c.name.endswith(" data") for c in checks)  # data checks need Chainer: skipped
+
+
+@pytest.mark.parametrize("library", ["annoy", "hnswlib"])
+def test_the_compiled_libraries_answer_the_readme_example_like_brute_force(library: str) -> None:
+    # The check that catches a miscompiled build (Annoy under clang's -ffast-math returns one neighbour or crashes).
+    from helpers import environment
+
+    assert environment.probe_library(library) is None
+
+
+@pytest.mark.parametrize(("probe", "expected"), [
+    ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "crashed the process (SIGSEGV)"),
+    ("print(1, 1, 1)", "it returned 1 (1 distinct)"),
+    ("print(1000, 1000, 7)", "only 7 of its 10 nearest"),
+    ("raise RuntimeError('broken module')", "RuntimeError: broken module"),
+])
+def test_a_broken_library_build_is_a_failed_check_with_its_fix(monkeypatch: pytest.MonkeyPatch, probe: str,
+                                                              expected: str) -> None:
+    from helpers import environment
+
+    monkeypatch.setattr(environment, "_LIBRARY_PROBE", probe)
+    check = environment._annoy()
+    assert check.status == "FAIL" and expected in check.detail
+    assert "ANNOY_COMPILER_ARGS" in check.detail and "annoy_build_flags.py" in check.detail
+
+
+def test_the_checks_table_wraps_long_details_at_word_boundaries() -> None:
+    from helpers import environment
+
+    checks = [environment.Check("a check", "ok", "word " * 40), environment.Check("another", "FAIL", "short")]
+    lines = environment.report(checks, width=60).splitlines()
+    assert all(len(line) <= 60 for line in lines) and lines[-1] == "[FAIL] another  short"
+    assert all(line.endswith("word") for line in lines[:-1]) and lines[1].startswith(" " * 16 + "word")
+
+
+def test_quick_mode_exported_in_the_learners_shell_does_not_change_the_tests() -> None:
+    # The README invites `ANN_TUTORIAL_QUICK=1`; a learner who exported it must still get a passing test run.
+    import os
+    import subprocess
+
+    from helpers import config
+
+    test = "tests/test_exact_and_evaluation.py::test_exact_knn_cached_reuses_and_notices_new_data"
+    env = dict(os.environ, ANN_TUTORIAL_QUICK="1", ANN_TUTORIAL_FULL_SWEEP="1")
+    done = subprocess.run([sys.executable, "-m", "pytest", test], capture_output=True, text=True, env=env,
+                          cwd=config.PROJECT_ROOT)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "ignored for this test run" in done.stdout and "ANN_TUTORIAL_QUICK=1" in done.stdout

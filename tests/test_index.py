@@ -139,3 +139,44 @@ def test_node_bytes_and_leaf_size_match_annoys_files(metric: str, dim: int, tmp_
     idx.save(str(tmp_path / "x.ann"))
     assert (tmp_path / "x.ann").stat().st_size % index.node_bytes(dim, metric) == 0
     assert index.load_index(tmp_path / "x.ann", dim, metric).get_n_items() == 500
+
+
+def test_a_notebooks_own_build_code_is_cached_like_the_default(data: np.ndarray, tmp_path: Path) -> None:
+    # Notebooks 02 and 03 pass the article's four lines as `build`; the file must be the one the default makes.
+    from annoy import AnnoyIndex
+
+    calls = []
+
+    def article_style(file: str) -> AnnoyIndex:
+        calls.append(file)
+        t = AnnoyIndex(data.shape[1], metric="angular")
+        t.set_seed(42)
+        for i, x in enumerate(data):
+            t.add_item(i, x)
+        t.build(3, n_jobs=1)
+        t.save(file)
+        return t
+
+    own, info = index.build_or_load(data, tmp_path / "own.ann", "angular", 3, seed=42, build=article_style,
+                                    show_progress=False)
+    default, _ = index.build_or_load(data, tmp_path / "default.ann", "angular", 3, seed=42, show_progress=False)
+    assert not info.reused and len(calls) == 1
+    assert (tmp_path / "own.ann").read_bytes() == (tmp_path / "default.ann").read_bytes()
+    again, info = index.build_or_load(data, tmp_path / "own.ann", "angular", 3, seed=42, build=article_style)
+    assert info.reused and len(calls) == 1 and again.get_nns_by_item(0, 5) == default.get_nns_by_item(0, 5)
+
+
+def test_a_build_from_other_data_is_refused_and_not_kept(data: np.ndarray, tmp_path: Path) -> None:
+    from annoy import AnnoyIndex
+
+    def wrong(file: str) -> AnnoyIndex:
+        t = AnnoyIndex(data.shape[1], metric="angular")
+        for i, x in enumerate(data[::-1]):  # the same rows in another order
+            t.add_item(i, x)
+        t.build(3, n_jobs=1)
+        t.save(file)
+        return t
+
+    with pytest.raises(ValueError, match="built from other data"):
+        index.build_or_load(data, tmp_path / "wrong.ann", "angular", 3, build=wrong, show_progress=False)
+    assert list(tmp_path.iterdir()) == []
