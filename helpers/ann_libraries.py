@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 import os
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 from annoy import AnnoyIndex
 
+from helpers.checks import check_vectors
 from helpers.config import SEED
-from helpers.index import check_vectors, query_batch
+from helpers.index import query_batch
 
 LIBRARY_MODULES = {"Annoy": "annoy", "hnswlib": "hnswlib", "FAISS": "faiss", "Voyager": "voyager"}
 
@@ -72,6 +75,7 @@ class Adapter(ABC):
         self.dim = dim
         self.params: dict[str, int] = {}  # the constructor's keyword arguments (to make the same adapter again)
         self.knob_value: int | None = None
+        self.add_seconds = math.nan  # Annoy: the add_item loop's share of build(), timed apart (NumPy-fed: nan)
         self._built = False
 
     @property
@@ -125,6 +129,14 @@ class Adapter(ABC):
         """The ``k`` nearest ids of one vector, searched on one thread; -1 where fewer were found."""
         return self._query(self._check_query(vector, k)[0], k)
 
+    def search_one(self, k: int) -> Callable[[np.ndarray], np.ndarray]:
+        """A function from one query (a float32 row of this dimension, checked by the caller) to its ``k`` ids.
+
+        What the query timer calls for each query: the checks of ``query`` run once here, not once per query.
+        """
+        self._check_query(np.zeros((1, self.dim), dtype=np.float32), k)
+        return lambda vector: self._query(vector, k)
+
     def query_batch(self, vectors: np.ndarray, k: int, threads: int | None = None) -> np.ndarray:
         """(n, k) nearest ids of every row, on ``threads`` threads (None: every core)."""
         return self._query_batch(self._check_query(vectors, k), k, _threads(threads))
@@ -161,7 +173,8 @@ def _padded(ids: np.ndarray, k: int) -> np.ndarray:
 
 
 class AnnoyAdapter(Adapter):
-    """Annoy: ``n_trees`` random-projection trees; ``search_k`` nodes inspected per query (-1: Annoy's default)."""
+    """Annoy: ``n_trees`` random-projection trees; ``search_k`` candidate items a query collects before it ranks
+    them, a whole leaf at a time (-1: Annoy's default, ``n_trees`` × ``k``)."""
 
     library, knob = "Annoy", "search_k"
 
@@ -180,8 +193,10 @@ class AnnoyAdapter(Adapter):
     def _build(self, vectors: np.ndarray, threads: int) -> None:
         self.index = AnnoyIndex(self.dim, "angular")
         self.index.set_seed(self.seed)
-        for i, row in enumerate(vectors.tolist()):
+        start = time.perf_counter()
+        for i, row in enumerate(vectors.tolist()):  # Python floats: Annoy takes one item per call
             self.index.add_item(i, row)
+        self.add_seconds = time.perf_counter() - start
         self.index.build(self.n_trees, n_jobs=threads)
 
     def _apply_knob(self, value: int) -> None:

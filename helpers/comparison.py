@@ -3,9 +3,10 @@
 For each build setting (an adapter from ``helpers.ann_libraries``): build on every core and time it; save the
 index and reload it from the file (size on disk; resident memory a new process gains by loading it,
 ``loaded_megabytes``); then, for each value of the search-time knob, time one query at a time on one thread
-(``evaluation.median_queries_per_second``: warm-up, repeats, the median) and score recall@10 against exact search.
+(``evaluation.time_queries``: warm-up, repeats, the median and the spread) and score recall@10 against exact search.
 At the fastest knob value that reaches ``BATCH_RECALL`` recall, a (larger) set of queries is also sent as one batch
-on every core: what an offline job sees. Results are cached as JSON (``helpers.cache``).
+on every core: what an offline job sees. Each point is a ``measurements.Measurement``, the record notebook 04's
+sweep uses too; results are cached as JSON (``helpers.cache``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from helpers import ann_libraries, cache
 from helpers.ann_libraries import Adapter, AnnoyAdapter, versions
-from helpers.evaluation import median_queries_per_second, recall_at_k
-from helpers.index import check_vectors
+from helpers.checks import check_vectors
+from helpers.evaluation import recall_at_k, time_batch, time_queries
+from helpers.measurements import RECORD_VERSION, Measurement
 from helpers.progress import Progress
 
 BATCH_RECALL = 0.95
@@ -42,26 +43,6 @@ class Build:
     make: Callable[[int], Adapter]  # dim -> an unbuilt adapter
     knob_values: Sequence[int]
     name: str  # the adapter's label, for the cache key and the tables
-
-
-@dataclasses.dataclass
-class Point:
-    """One (build setting, knob value) and what it gave."""
-
-    library: str  # the adapter's family: Annoy, hnswlib, FAISS IVF, FAISS HNSW, FAISS exact, Voyager
-    settings: str
-    knob: str
-    knob_value: int
-    build_seconds: float  # every core
-    disk_mb: float
-    memory_mb: float  # resident memory a new process gains by loading the file (nan where it cannot be read)
-    qps: float  # one thread, one query at a time, median of the repeats
-    recall: float  # recall@10 against exact search
-    batch_qps: float = math.nan  # all queries as one batch, every core (only at one knob value per build)
-
-    @property
-    def label(self) -> str:
-        return f"{self.library} {self.settings}"
 
 
 def resident_megabytes() -> float:
@@ -102,13 +83,16 @@ def _memory_probe(spec_json: str) -> float:
 
 def measure_build(build: Build, train: np.ndarray, queries: np.ndarray, exact_dists: np.ndarray, k: int,
                   repeats: int, scratch: os.PathLike, batch_queries: np.ndarray | None = None,
-                  on_point: Callable[[], object] | None = None) -> list[Point]:
-    """Every knob value of one build setting (see the module docstring); ``batch_queries`` default to ``queries``."""
+                  on_point: Callable[[], object] | None = None) -> list[Measurement]:
+    """Every knob value of one build setting (see the module docstring); ``batch_queries`` default to ``queries``.
+
+    The inputs are used as they are: ``compare`` checked them once.
+    """
     batch_queries = queries if batch_queries is None else batch_queries
     adapter = build.make(train.shape[1])
     start = time.perf_counter()
     adapter.build(train)
-    build_seconds = time.perf_counter() - start
+    build_seconds = time.perf_counter() - start - (0.0 if math.isnan(adapter.add_seconds) else adapter.add_seconds)
     with cache.scratch_file(Path(scratch)), _dropped_at_exit(adapter):  # the file is deleted after the index goes
         adapter.save(scratch)
         disk_mb = os.path.getsize(scratch) / 1e6
@@ -116,23 +100,22 @@ def measure_build(build: Build, train: np.ndarray, queries: np.ndarray, exact_di
         adapter.index = None  # drop the built index: what is measured from here on is the one loaded from the file
         gc.collect()
         adapter.load(scratch)
-        measured = []
-        with threadpool_limits(1):
-            for value in build.knob_values:
-                adapter.set_query_knob(value)
-                qps, ids = median_queries_per_second(lambda q: adapter.query(q, k), queries, k, repeats)
-                measured.append((value, qps, recall_at_k(ids, exact_dists, train, queries, "angular", k)))
-                if on_point is not None:
-                    on_point()
-        points = [Point(adapter.family or adapter.library, adapter.settings, adapter.knob, value, build_seconds,
-                        disk_mb, memory_mb, qps, recall) for value, qps, recall in measured]
+        points = []
+        for value in build.knob_values:
+            adapter.set_query_knob(value)
+            timing = time_queries(adapter.search_one(k), queries, k, repeats)
+            points.append(Measurement(
+                adapter.family or adapter.library, adapter.settings, dict(adapter.params), adapter.knob, value,
+                timing.qps, timing.qps_low, timing.qps_high, recall_at_k(timing.ids, exact_dists, train, queries,
+                                                                         "angular", k),
+                build_seconds, disk_mb, add_seconds=adapter.add_seconds, memory_mb=memory_mb))
+            if on_point is not None:
+                on_point()
         good = [p for p in points if p.recall >= BATCH_RECALL]
         if good:
             best = max(good, key=lambda p: p.qps)
             adapter.set_query_knob(best.knob_value)
-            start = time.perf_counter()
-            adapter.query_batch(batch_queries, k)
-            best.batch_qps = len(batch_queries) / (time.perf_counter() - start)
+            best.batch_qps = len(batch_queries) / time_batch(lambda: adapter.query_batch(batch_queries, k))
     return points
 
 
@@ -148,7 +131,7 @@ def _dropped_at_exit(adapter: Adapter) -> Iterator[None]:
 
 def compare(builds: Sequence[Build], train: np.ndarray, queries: np.ndarray, exact_dists: np.ndarray, name: str,
             k: int = 10, repeats: int = 3, batch_queries: np.ndarray | None = None,
-            show_progress: bool = True) -> tuple[list[Point], bool]:
+            show_progress: bool = True) -> tuple[list[Measurement], bool]:
     """Measure every build setting, or reuse an identical earlier comparison; returns (points, reused).
 
     ``train`` and ``queries`` must be unit-length (``vectors.normalise``); ``exact_dists`` are the exact angular
@@ -169,10 +152,10 @@ def compare(builds: Sequence[Build], train: np.ndarray, queries: np.ndarray, exa
     batch_queries = queries if batch_queries is None else check_vectors(batch_queries, "batch_queries")
     wanted = {"data_blake2b": cache.content_key(train, queries, exact_dists, batch_queries),
               "builds": {b.name: list(b.knob_values) for b in builds}, "k": int(k), "repeats": int(repeats),
-              "versions": versions()}
+              "versions": versions(), "record": RECORD_VERSION}
     scratch = cache.cache_file(f"compare-{name}-scratch.index")
 
-    def measure() -> list[Point]:
+    def measure() -> list[Measurement]:
         points = []
         total = sum(len(b.knob_values) for b in builds)
         with Progress(f"compare {name}", total=total, enabled=show_progress) as bar:
@@ -181,62 +164,7 @@ def compare(builds: Sequence[Build], train: np.ndarray, queries: np.ndarray, exa
                                         on_point=lambda: bar.update(1))
         return points
 
-    return cache.load_or_make_records(cache.cache_file(f"compare-{name}.json"), wanted, Point, measure)
-
-
-def fastest_at(points: Sequence[Point], target: float) -> dict[str, Point | None]:
-    """For each library, its fastest (one-thread QPS) point with recall >= ``target``, or None."""
-    best: dict[str, Point | None] = {}
-    for p in points:
-        current = best.get(p.library)
-        if p.recall >= target and (current is None or p.qps > current.qps):
-            best[p.library] = p
-        else:
-            best.setdefault(p.library, None)
-    return best
-
-
-def curves(points: Sequence[Point]) -> dict[str, tuple[list[float], list[float]]]:
-    """Recall and QPS per build setting, in knob order, for ``plotting.plot_recall_vs_qps``."""
-    out: dict[str, tuple[list[float], list[float]]] = {}
-    for p in sorted(points, key=lambda p: (p.label, p.knob_value)):
-        recalls, qps = out.setdefault(p.label, ([], []))
-        recalls.append(p.recall)
-        qps.append(p.qps)
-    return out
-
-
-def format_points(points: Sequence[Point]) -> str:
-    """One line per point; measured times and sizes come last, unpadded (the tests sanitize them)."""
-    knobs = ["exact" if p.knob == "none" else f"{p.knob}={p.knob_value}" for p in points]
-    label_width = max([len("library and build"), *(len(p.label) for p in points)])
-    knob_width = max([len("knob"), *map(len, knobs)])
-    lines = [f"{'library and build':<{label_width}} {'knob':>{knob_width}} {'recall@10':>9}  "
-             "build, disk, memory, one-thread QPS"]
-    for p, knob in zip(points, knobs, strict=True):
-        memory = "n/a" if math.isnan(p.memory_mb) else f"{p.memory_mb:.0f} MB"
-        lines.append(f"{p.label:<{label_width}} {knob:>{knob_width}} {p.recall:>9.3f}  "
-                     f"{p.build_seconds:.1f} s, {p.disk_mb:.0f} MB, {memory}, {p.qps:,.0f} QPS")
-    return "\n".join(lines)
-
-
-def format_fastest(points: Sequence[Point], targets: Sequence[float] = (0.90, 0.95, 0.99)) -> str:
-    """The table of each library's fastest setting at each recall target (measured columns last)."""
-    rows = []
-    for target in targets:
-        for library, p in fastest_at(points, target).items():
-            if p is None:
-                rows.append((target, library, "(no setting reached it)", ""))
-            else:
-                setting = p.settings if p.knob == "none" else f"{p.settings}, {p.knob}={p.knob_value}"
-                rows.append((target, library, setting, f"{p.recall:>6.3f}  {p.qps:,.0f}"))
-    library_width = max([len("library"), *(len(r[1]) for r in rows)])
-    setting_width = max([len("setting"), *(len(r[2]) for r in rows)])
-    lines = [f"{'recall@10 >=':<12} {'library':<{library_width}} {'setting':<{setting_width}} {'recall':>6}  "
-             "one-thread QPS"]
-    lines += [f"{target:<12.2f} {library:<{library_width}} {setting:<{setting_width}} {measured}".rstrip()
-              for target, library, setting, measured in rows]
-    return "\n".join(lines)
+    return cache.load_or_make_records(cache.cache_file(f"compare-{name}.json"), wanted, Measurement, measure)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
-"""How good are the neighbours? Label accuracy, recall against exact search, and query speed."""
+"""How good are the neighbours, and how fast? Label accuracy, recall against exact search, the one query timer."""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from annoy import AnnoyIndex
+from threadpoolctl import threadpool_limits
 
-from helpers.exact import LARGER_IS_NEARER, distances_to, exact_knn, one_query_searcher
-from helpers.index import check_vectors
+from helpers.exact import LARGER_IS_NEARER, distances_to
 
 RECALL_EPSILON = 1e-3  # as in ann-benchmarks
 
@@ -41,76 +42,59 @@ def recall_at_k(approx_ids: np.ndarray, exact_dists: np.ndarray, train: np.ndarr
     approx_ids = np.asarray(approx_ids)[:, :k]
     if approx_ids.shape[1] < k or np.asarray(exact_dists).shape[1] < k:
         raise ValueError(f"need at least {k} neighbours per query")
-    true = distances_to(check_vectors(train, "train"), check_vectors(queries, "queries"), approx_ids, metric)
+    true = distances_to(train, queries, approx_ids, metric)
     kth = np.asarray(exact_dists)[:, k - 1:k]
     hits = true >= kth - epsilon if metric in LARGER_IS_NEARER else true <= kth + epsilon
     return float(hits.sum() / (len(approx_ids) * k))
 
 
-def queries_per_second(index: AnnoyIndex, queries: np.ndarray, k: int, search_k: int = -1) -> tuple[float, np.ndarray]:
-    """Single-thread QPS of ``get_nns_by_vector`` over all ``queries``, and the ids it returned.
+@dataclass(frozen=True)
+class QueryTiming:
+    """What ``time_queries`` measured: queries per second (median, slowest and fastest repeat) and the answers."""
 
-    Every measurement in the series uses this one method, so points compare fairly.
+    qps: float
+    qps_low: float
+    qps_high: float
+    ids: np.ndarray  # (n_queries, k), -1 where fewer than k were found
+
+    @property
+    def ms_per_query(self) -> float:
+        return 1000 / self.qps
+
+
+def time_queries(search: Callable[[np.ndarray], Sequence[int]], queries: np.ndarray, k: int, repeats: int = 3,
+                 warm_up: int = 50) -> QueryTiming:
+    """The series' one query timer: ``search`` (one query in, its ids out) on each query, one at a time.
+
+    The first ``warm_up`` queries run once untimed (caches, lazily mapped index pages); then all queries,
+    ``repeats`` times. The median repeat gives the speed; the slowest and fastest give its spread. NumPy's BLAS
+    and OpenMP are held to one thread (``threadpoolctl``), so every method is timed on one core. ``queries`` are
+    used as they are: check them once before (``checks.check_vectors``).
     """
-    rows = check_vectors(queries, "queries").tolist()
-    ids = np.full((len(rows), k), -1, dtype=np.int64)
-    start = time.perf_counter()
-    for i, row in enumerate(rows):
-        found = index.get_nns_by_vector(row, k, search_k=search_k)
-        ids[i, :len(found)] = found
-    elapsed = time.perf_counter() - start
-    return len(rows) / elapsed, ids
-
-
-def median_queries_per_second(search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray, k: int,
-                              repeats: int = 3, warm_up: int = 50) -> tuple[float, np.ndarray]:
-    """Queries per second of ``search`` (one query in, its ``k`` ids out), ann-benchmarks style.
-
-    The first ``warm_up`` queries run once untimed; then all queries, one at a time, ``repeats`` times; the
-    median run gives the speed. Returns (QPS, the ids of the last run, -1 padded). The caller sets the threads.
-    """
-    queries = check_vectors(queries, "queries")
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1; got {repeats}")
-    for q in queries[:warm_up]:
-        search(q)
     ids = np.full((len(queries), k), -1, dtype=np.int64)
     seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for i, q in enumerate(queries):
-            found = search(q)
-            ids[i, :len(found)] = found[:k]
-        seconds.append(time.perf_counter() - start)
-    return len(queries) / float(np.median(seconds)), ids
-
-
-def brute_force_queries_per_second(train: np.ndarray, queries: np.ndarray, k: int, metric: str) -> float:
-    """Single-thread QPS of exact search done one query at a time, as ``queries_per_second`` does for Annoy.
-
-    BLAS is held to one thread (threadpoolctl) so the comparison with Annoy's one-thread queries is fair.
-    """
-    from threadpoolctl import threadpool_limits
-
-    search = one_query_searcher(train, metric, k)
     with threadpool_limits(1):
-        start = time.perf_counter()
-        for q in check_vectors(queries, "queries"):
+        for q in queries[:warm_up]:
             search(q)
-        elapsed = time.perf_counter() - start
-    return len(queries) / elapsed
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for i, q in enumerate(queries):
+                found = search(q)[:k]
+                ids[i, :len(found)] = found
+            seconds.append(time.perf_counter() - start)
+    n = len(queries)
+    return QueryTiming(n / float(np.median(seconds)), n / max(seconds), n / min(seconds), ids)
 
 
-def batched_exact_seconds_per_query(train: np.ndarray, queries: np.ndarray, k: int, metric: str,
-                                    threads: int | None = None) -> float:
-    """Seconds per query of exact search done as one batch (chunked matrix products), BLAS on ``threads``.
+def time_batch(run: Callable[[], object], threads: int | None = None) -> float:
+    """Seconds that ``run()`` takes once, with BLAS and OpenMP on ``threads`` threads (None: every core, even
+    where an environment variable such as ``OPENBLAS_NUM_THREADS`` asks for fewer).
 
-    What a data scientist with all queries at hand would run; ``threads=None`` lets BLAS use every core.
+    For work done as one batch (all queries at once), where a warm-up would be a second full run.
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(threads):
+    with threadpool_limits(threads or os.cpu_count() or 1):
         start = time.perf_counter()
-        exact_knn(train, queries, k, metric, show_progress=False)
-        elapsed = time.perf_counter() - start
-    return elapsed / len(queries)
+        run()
+        return time.perf_counter() - start

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers import cache
-from helpers.index import check_metric, check_vectors
+from helpers.checks import check_metric, check_vectors
 from helpers.progress import Progress
 from helpers.vectors import normalise
 
@@ -99,13 +99,22 @@ def exact_knn(train: np.ndarray, queries: np.ndarray, k: int, metric: str,
 
 
 def distances_to(train: np.ndarray, queries: np.ndarray, ids: np.ndarray, metric: str) -> np.ndarray:
-    """True distance from each query to each of its ``ids`` (-1 ids give inf, or -inf for dot)."""
-    train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
+    """True distance from each query to each of its ``ids`` (-1 ids give inf, or -inf for dot).
+
+    ``queries`` are checked; of ``train`` only the rows the ids name are read (and checked), not all of it.
+    """
+    queries = check_vectors(queries, "queries")
+    train = np.asarray(train)
+    if train.ndim != 2 or train.shape[1] != queries.shape[1]:
+        raise ValueError(f"train must be (n_items, {queries.shape[1]}); got shape {train.shape}")
+    if len(ids) != len(queries):
+        raise ValueError(f"{len(ids)} rows of ids for {len(queries)} queries")
     out = np.empty(ids.shape, dtype=np.float32)
     for i, (q, row) in enumerate(zip(queries, ids, strict=True)):
         valid = row >= 0
         out[i] = -np.inf if metric in LARGER_IS_NEARER else np.inf
-        out[i, valid] = distance_matrix(train[row[valid]], q[None, :], metric)[0]
+        if valid.any():
+            out[i, valid] = distance_matrix(check_vectors(train[row[valid]], "train rows"), q[None, :], metric)[0]
     return out
 
 

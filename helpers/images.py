@@ -2,7 +2,7 @@
 
 CIFAR-10 images are 32 × 32 colour (RGB) photos. Chainer's ``get_cifar10()`` gives each as float32 of shape
 ``(3, 32, 32)`` (channels first) with values in [0, 1]; ``load_image`` returns a file in exactly that form, so it
-goes through the same preparation as the training images (``features.embed``).
+goes through the same preparation as the training images (notebook 06's ``embed``).
 
 ``load_image`` reads any picture file Pillow can decode (PNG, JPEG, WebP, TIFF, BMP, GIF, AVIF, ...) as the pixels
 an image viewer would show, or raises one ``ImageFileError`` that names the file, says what is wrong and what to do:

@@ -22,10 +22,10 @@ import numpy as np
 from annoy import AnnoyIndex
 
 from helpers import cache
+from helpers.checks import check_metric, check_vectors
 from helpers.config import SEED
 from helpers.progress import Progress
 
-METRICS = ("angular", "euclidean", "manhattan", "dot", "hamming")
 _ADD_CHUNK = 2048
 
 
@@ -44,28 +44,6 @@ def c_stderr_silenced() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-
-
-def check_vectors(vectors: np.ndarray, name: str = "vectors") -> np.ndarray:
-    """Return ``vectors`` as a C-contiguous float32 2-D array, or raise a clear ValueError."""
-    array = np.asarray(vectors)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_items, dim); got shape {array.shape}")
-    if array.shape[0] == 0:
-        raise ValueError(f"{name} is empty: there is nothing to index or query")
-    if array.shape[1] == 0:
-        raise ValueError(f"{name} have zero dimensions")
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contain NaN or infinite values")
-    return array
-
-
-def check_metric(metric: str) -> str:
-    """Raise a ValueError naming the choices unless ``metric`` is one Annoy knows."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; Annoy offers {', '.join(METRICS)}")
-    return metric
 
 
 def add_vectors(index: AnnoyIndex, vectors: np.ndarray, show_progress: bool = True) -> None:

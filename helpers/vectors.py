@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers.index import check_vectors
+from helpers.checks import check_vectors
 
 
 def normalise(x: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import ann_libraries as al
-from helpers import comparison, evaluation, exact, vectors
+from helpers import comparison, evaluation, exact, measurements, vectors
 
 DIM = 24
 
@@ -38,7 +38,7 @@ ADAPTERS: dict[str, tuple[Callable[[], al.Adapter], int]] = {
 }
 
 
-def as_json(points: list[comparison.Point]) -> str:
+def as_json(points: list[measurements.Measurement]) -> str:
     return json.dumps([dataclasses.asdict(p) for p in points])
 
 
@@ -121,7 +121,7 @@ def test_versions_names_every_library() -> None:
     assert found["Annoy"] == "1.17.3"
 
 
-def test_median_queries_per_second_runs_every_query_each_repeat() -> None:
+def test_time_queries_runs_every_query_each_repeat() -> None:
     calls = []
 
     def search(q: np.ndarray) -> np.ndarray:
@@ -129,11 +129,12 @@ def test_median_queries_per_second_runs_every_query_each_repeat() -> None:
         return np.array([int(q[0]), 7])
 
     queries = np.arange(20, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
-    qps, ids = evaluation.median_queries_per_second(search, queries, k=3, repeats=3, warm_up=5)
-    assert len(calls) == 5 + 3 * 20 and qps > 0
+    timing = evaluation.time_queries(search, queries, k=3, repeats=3, warm_up=5)
+    assert len(calls) == 5 + 3 * 20 and 0 < timing.qps_low <= timing.qps <= timing.qps_high
+    ids = timing.ids
     assert ids.shape == (20, 3) and (ids[:, 0] == np.arange(20)).all() and (ids[:, 2] == -1).all()
     with pytest.raises(ValueError, match="repeats"):
-        evaluation.median_queries_per_second(search, queries, k=3, repeats=0)
+        evaluation.time_queries(search, queries, k=3, repeats=0)
 
 
 def test_compare_measures_every_setting_and_caches_it(data: tuple, tmp_path: Path,
@@ -148,12 +149,14 @@ def test_compare_measures_every_setting_and_caches_it(data: tuple, tmp_path: Pat
     annoy_low, annoy_high, flat = points
     assert annoy_low.recall < annoy_high.recall and flat.recall == 1.0
     assert annoy_high.disk_mb > 0 and all(p.build_seconds > 0 and p.qps > 0 for p in points)
+    assert annoy_low.add_seconds > 0 and math.isnan(flat.add_seconds)  # Annoy's add_item loop, timed apart
+    assert all(p.qps_low <= p.qps <= p.qps_high for p in points)
     if not math.isnan(flat.memory_mb):  # Linux: a new process loaded the 2000 x 24 floats (0.19 MB) and more
         assert flat.memory_mb > 0.1
     assert math.isnan(annoy_low.batch_qps) and annoy_high.batch_qps > 0  # batched only at the best >= 0.95
-    best = comparison.fastest_at(points, 0.95)
+    best = measurements.fastest_at(points, 0.95)
     assert best == {"Annoy": annoy_high, "FAISS exact": flat}
-    assert comparison.fastest_at(points, 1.01) == {"Annoy": None, "FAISS exact": None}
+    assert measurements.fastest_at(points, 1.01) == {"Annoy": None, "FAISS exact": None}
     again, reused = comparison.compare(builds, train, queries, dists, "test", repeats=1, show_progress=False)
     assert reused and as_json(again) == as_json(points)  # (dataclass == treats nan != nan on Python 3.13)
     assert not list((tmp_path / "cache").glob("*scratch*"))  # the scratch index was removed
@@ -184,16 +187,17 @@ def test_a_failed_measurement_leaves_no_scratch_file_and_no_result(data: tuple, 
 
 def test_printed_tables_keep_their_columns_for_wide_knob_values() -> None:
     # 07's table once shifted its recall column on rows whose knob value had more digits (search_k=10000).
-    def point(library: str, settings: str, knob: str, value: int, recall: float, qps: float) -> comparison.Point:
-        return comparison.Point(library, settings, knob, value, 1.5, 10.0, 11.0, qps, recall)
+    def point(library: str, settings: str, knob: str, value: int, recall: float, qps: float) -> measurements.Measurement:
+        return measurements.Measurement(library, settings, {}, knob, value, qps, qps * 0.9, qps * 1.1, recall, 1.5,
+                                        10.0, memory_mb=11.0)
 
     points = [point("Annoy", "100 trees", "search_k", 500, 0.883, 1777.0),
               point("Annoy", "100 trees", "search_k", 10000, 0.998, 345.0),
               point("FAISS IVF", "nlist=256", "nprobe", 1, 0.568, 7840.0),
               point("FAISS exact", "IndexFlatIP", "none", 0, 1.0, 48.0)]
-    lines = comparison.format_points(points).splitlines()
+    lines = measurements.format_points(points).splitlines()
     recall_ends = {line.index(f"{p.recall:.3f}") + 5 for line, p in zip(lines[1:], points, strict=True)}
     assert recall_ends == {lines[0].index("recall@10") + len("recall@10")}
-    fastest = comparison.format_fastest(points, targets=(0.99,)).splitlines()
+    fastest = measurements.format_fastest(points, targets=(0.99,)).splitlines()
     column = fastest[0].index("setting")
     assert all(row[column - 1] == " " and row[column] != " " for row in fastest[1:]), fastest

@@ -93,11 +93,18 @@ def test_recall_for_dot_counts_larger_products_as_nearer() -> None:
     assert evaluation.recall_at_k(np.array([[4, -1]]), exact_d, train, queries, "dot", k=2) == 0.0  # -4 and none
 
 
-def test_queries_per_second_returns_annoy_ids(rng: np.random.Generator) -> None:
+def test_time_queries_returns_annoy_ids_and_a_spread(rng: np.random.Generator) -> None:
     data = rng.normal(size=(200, 8)).astype(np.float32)
     idx = index.build_index(data, "angular", 4, show_progress=False)
-    qps, ids = evaluation.queries_per_second(idx, data[:10], 3)
-    assert qps > 0 and ids[:, 0].tolist() == list(range(10))
+    timing = evaluation.time_queries(lambda q: idx.get_nns_by_vector(q, 3), data[:10].tolist(), 3, warm_up=2)
+    assert timing.ids[:, 0].tolist() == list(range(10))
+    assert 0 < timing.qps_low <= timing.qps <= timing.qps_high
+    assert timing.ms_per_query == pytest.approx(1000 / timing.qps)
+
+
+def test_time_batch_times_one_run() -> None:
+    calls = []
+    assert evaluation.time_batch(lambda: calls.append(1), threads=1) >= 0 and calls == [1]
 
 
 @pytest.mark.parametrize("metric", ["angular", "euclidean", "manhattan", "dot", "hamming"])
@@ -110,4 +117,5 @@ def test_one_query_searcher_ranks_like_exact_knn(metric: str, rng: np.random.Gen
         got = search(q)
         # same distances (ties may come in another order)
         np.testing.assert_allclose(exact.distances_to(train, q[None, :], got[None, :], metric)[0], d, rtol=1e-4, atol=1e-4)
-    assert evaluation.brute_force_queries_per_second(train, queries, 4, metric) > 0
+    timing = evaluation.time_queries(search, queries, 4, repeats=1, warm_up=0)
+    np.testing.assert_allclose(exact.distances_to(train, queries, timing.ids, metric), dists, rtol=1e-4, atol=1e-4)

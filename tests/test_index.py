@@ -90,26 +90,30 @@ def test_query_batch_matches_single_queries_and_checks_input(data: np.ndarray) -
         index.query_batch(idx, queries, 0, show_progress=False)
 
 
-def test_sweep_measures_every_setting_and_reuses_its_cache(data: np.ndarray, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from helpers import exact, tuning
+def test_measurements_pick_the_fastest_and_say_which_tie(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers import cache, measurements
 
-    monkeypatch.setattr("helpers.config.CACHE_DIR", tmp_path)
-    labels = np.arange(len(data)) % 3
-    queries = data[:20] + 0.05
-    _, dists = exact.exact_knn(data, queries, 10, "angular", show_progress=False)
-    points, reused = tuning.run_sweep(data, labels, queries, labels[:20], dists, "angular", [1, 4], [10, 5000],
-                                      name="t", show_progress=False)
-    assert not reused and [(p.n_trees, p.search_k) for p in points] == [(1, 10), (1, 5000), (4, 10), (4, 5000)]
-    assert points[1].recall == 1.0  # search_k above n * n_trees inspects everything: exact
-    assert points[3].index_mb > points[1].index_mb > 0
-    again, reused = tuning.run_sweep(data, labels, queries, labels[:20], dists, "angular", [1, 4], [10, 5000],
-                                     name="t", show_progress=False)
-    assert reused and [p.recall for p in again] == [p.recall for p in points]
-    best = tuning.fastest_at_recall(points, 0.99)
-    assert best is not None and best.recall >= 0.99
-    assert tuning.fastest_at_recall(points, 1.01) is None
-    assert "QPS" in tuning.format_table(points).splitlines()[1]
+    def point(n_trees: int, search_k: int, recall: float, qps: float, spread: float) -> measurements.Measurement:
+        return measurements.Measurement("Annoy", f"{n_trees} trees", {"n_trees": n_trees}, "search_k", search_k,
+                                        qps, qps - spread, qps + spread, recall, 1.0, 5.0, add_seconds=0.5,
+                                        accuracy=0.9)
+
+    points = [point(1, 100, 0.80, 900.0, 10.0), point(1, 1000, 0.96, 500.0, 30.0), point(10, 1000, 0.97, 450.0, 30.0),
+              point(10, 5000, 0.99, 200.0, 5.0)]
+    best = measurements.fastest_at(points, 0.95)["Annoy"]
+    assert best is points[1] and measurements.ties(points, best, 0.95) == [points[2]]  # 470-530 overlaps 420-480
+    assert measurements.ties(points, points[3], 0.99) == []
+    assert measurements.fastest_at(points, 1.01) == {"Annoy": None}
+    table = measurements.format_sweep(points).splitlines()
+    assert len(table) == 5 and "500 QPS (470-530)" in table[2]
+    assert "ties with 1 other" in measurements.format_fastest(points, targets=(0.95,))
+    monkeypatch.setattr("helpers.config.CACHE_DIR", tmp_path)  # the record goes through the cache and back whole
+    saved, reused = cache.load_or_make_records(cache.cache_file("m.json"), {"v": measurements.RECORD_VERSION},
+                                               measurements.Measurement, lambda: points, log=lambda _: None)
+    again, reused_again = cache.load_or_make_records(cache.cache_file("m.json"), {"v": measurements.RECORD_VERSION},
+                                                     measurements.Measurement, lambda: [], log=lambda _: None)
+    assert not reused and reused_again and [p.params for p in again] == [p.params for p in points]
+    assert [(p.qps_low, p.qps_high, p.add_seconds) for p in again] == [(p.qps_low, p.qps_high, 0.5) for p in points]
 
 
 def test_c_stderr_silenced_hides_c_output_only_inside(capfd: pytest.CaptureFixture[str]) -> None:

@@ -16,10 +16,11 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import chainer  # conftest.py has imported helpers already (the compat layer comes first)
 import numpy as np
 import pytest
 
-from helpers import ann_libraries, cache, comparison, exact, features, index, tuning, vectors
+from helpers import ann_libraries, cache, comparison, exact, features, index, vectors
 
 
 @pytest.fixture
@@ -184,37 +185,63 @@ def stop_on_call(number: int, function: Callable) -> Callable:
 STOPPED = "an earlier run stopped before finishing; starting again"
 
 
-def test_training_stopped_in_its_second_epoch_is_redone_from_the_start(cache_dir: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def tiny_model(seed: int = 1) -> chainer.Link:
+    """A linear layer from CIFAR-10-sized rows to 4 numbers: enough for the cache's side of training."""
+    weights = np.random.default_rng(seed).standard_normal((4, 3072)).astype(np.float32) * 0.01
+    return chainer.links.Linear(3072, 4, initialW=weights)
+
+
+def sgd_epochs(model: chainer.Link, images: np.ndarray, labels: np.ndarray, epochs: int,
+               stop_in_epoch: int | None = None) -> list[str]:
+    """A few epochs of plain SGD on `model`, logging a line each; raises KeyboardInterrupt inside `stop_in_epoch`."""
+    optimizer = chainer.optimizers.SGD(lr=0.1)
+    optimizer.setup(model)
+    log = []
+    for epoch in range(1, epochs + 1):
+        if epoch == stop_in_epoch:
+            raise KeyboardInterrupt
+        loss = chainer.functions.softmax_cross_entropy(model(images), labels)
+        model.cleargrads()
+        loss.backward()
+        optimizer.update()
+        log.append(f"epoch {epoch}: loss {float(loss.array):.3f}")
+    return log
+
+
+def test_training_stopped_in_its_second_epoch_is_redone_from_the_start(cache_dir: Path) -> None:
     rng = np.random.default_rng(0)
-    images, labels = rng.random((64, 3072)).astype(np.float32), rng.integers(0, 2, 64).astype(np.int32)
-    settings = features.TrainingSettings(widths=(4, 8), epochs=2, batch_size=16, seed=3)  # 4 steps an epoch
-    real = features.learning_rate_at
-    monkeypatch.setattr(features, "learning_rate_at", stop_on_call(6, real))  # the second step of epoch 2
+    images, labels = rng.random((64, 3072)).astype(np.float32), rng.integers(0, 4, 64).astype(np.int32)
+    fingerprint = {"data_blake2b": cache.content_key(images, labels), "settings": {"epochs": 2}}
     lines: list[str] = []
     with pytest.raises(KeyboardInterrupt):
-        features.train_or_load(images, labels, settings, name="tiny", log=lines.append, show_progress=False)
-    assert len(lines) == 1 and lines[0].startswith("epoch 1/2")
+        features.load_or_train(tiny_model(), lambda m: sgd_epochs(m, images, labels, 2, stop_in_epoch=2),
+                               fingerprint, "tiny", log=lines.append)
     assert [p.name for p in cache_dir.iterdir()] == ["tiny.npz.unfinished"]  # nothing that could be reused
 
-    monkeypatch.setattr(features, "learning_rate_at", real)
-    lines.clear()
-    again = features.train_or_load(images, labels, settings, name="tiny", log=lines.append, show_progress=False)
-    assert lines[0] == f"cache: tiny.npz: {STOPPED}" and len(lines) == 3  # then both epochs again
-    assert not again.reused
-    fresh = features.train(images, labels, settings, log=lambda _: None, show_progress=False)
-    assert features.weights_key(again.model) == features.weights_key(fresh.model)
+    model = tiny_model()
+    log, reused = features.load_or_train(model, lambda m: sgd_epochs(m, images, labels, 2), fingerprint, "tiny",
+                                         log=lines.append)
+    assert lines == [f"cache: tiny.npz: {STOPPED}"] and not reused and len(log) == 2  # both epochs again
+    fresh = tiny_model()
+    sgd_epochs(fresh, images, labels, 2)
+    assert features.weights_key(model) == features.weights_key(fresh)
     assert sorted(p.name for p in cache_dir.iterdir()) == ["tiny.npz", "tiny.npz.json"]
 
     lines.clear()
-    third = features.train_or_load(images, labels, settings, name="tiny", log=lines.append, show_progress=False)
-    assert third.reused and lines[0].startswith("reused the weights in the cache (tiny.npz)") and len(lines) == 3
+    third = tiny_model()
+    log_again, reused = features.load_or_train(third, lambda m: pytest.fail("trained again"), fingerprint, "tiny",
+                                               log=lines.append)
+    assert reused and log_again == log and features.weights_key(third) == features.weights_key(fresh)
+    assert lines[0].startswith("reused the weights in the cache (tiny.npz)") and len(lines) == 3
 
 
 def test_embeddings_stopped_while_being_written_are_made_again(cache_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     images = np.random.default_rng(0).random((10, 3072)).astype(np.float32)
-    model = features.SmallConvNet((4, 8), seed=1)
+    model = tiny_model()
+
+    def embed(x: np.ndarray) -> np.ndarray:
+        return model(x).array
 
     def half_written(file: object, array: np.ndarray) -> None:
         file.write(b"\x93NUMPY half of it")  # type: ignore[attr-defined]
@@ -223,36 +250,14 @@ def test_embeddings_stopped_while_being_written_are_made_again(cache_dir: Path, 
     with monkeypatch.context() as patch:
         patch.setattr(np, "save", half_written)
         with pytest.raises(KeyboardInterrupt):
-            features.embed_cached(model, images, "emb", show_progress=False)
+            features.embeddings_cached("emb", model, images, embed)
     assert [p.name for p in cache_dir.iterdir()] == ["emb.npy.unfinished"]  # no .part, no .npy
     capsys.readouterr()
-    again = features.embed_cached(model, images, "emb", show_progress=False)
+    again = features.embeddings_cached("emb", model, images, embed)
     assert capsys.readouterr().out == f"cache: emb.npy: {STOPPED}\n"
-    np.testing.assert_array_equal(again, features.embed(model, images, show_progress=False))
-    features.embed_cached(model, images, "emb", show_progress=False)
+    np.testing.assert_array_equal(again, embed(images))
+    features.embeddings_cached("emb", model, images, embed)
     assert capsys.readouterr().out == ""  # reused, silently as always
-
-
-def test_a_sweep_stopped_midway_leaves_no_probe_file_and_is_redone(cache_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    rng = np.random.default_rng(0)
-    data = rng.standard_normal((500, 16)).astype(np.float32)
-    labels = np.arange(500) % 3
-    queries = data[:20] + 0.05
-    _, dists = exact.exact_knn(data, queries, 10, "angular", show_progress=False)
-    args = (data, labels, queries, labels[:20], dists, "angular", [1, 4], [10, 500])
-    with monkeypatch.context() as patch:
-        patch.setattr(tuning, "search_k_curve", stop_on_call(2, tuning.search_k_curve))  # the second n_trees
-        with pytest.raises(KeyboardInterrupt):
-            tuning.run_sweep(*args, name="t", show_progress=False)
-    assert [p.name for p in cache_dir.iterdir()] == ["sweep-t.json.unfinished"]
-    capsys.readouterr()
-    points, reused = tuning.run_sweep(*args, name="t", show_progress=False)
-    assert not reused and capsys.readouterr().out == f"cache: sweep-t.json: {STOPPED}\n"
-    whole, _ = tuning.run_sweep(*args, name="u", show_progress=False)  # never stopped
-    assert [(p.recall, p.accuracy, p.index_mb) for p in points] == [(p.recall, p.accuracy, p.index_mb) for p in whole]
-    assert sorted(p.name for p in cache_dir.iterdir()) == ["sweep-t.json", "sweep-t.json.json", "sweep-u.json",
-                                                           "sweep-u.json.json"]
 
 
 def test_the_size_probe_is_deleted_however_saving_ends(tmp_path: Path) -> None:
@@ -291,7 +296,7 @@ def test_a_comparison_stopped_midway_leaves_no_scratch_index_and_is_redone(
     builds = [comparison.Build(lambda d: ann_libraries.AnnoyAdapter(d, 5), [10, 1000], "annoy 5")]
     monkeypatch.setattr(comparison, "loaded_megabytes", lambda adapter, path: math.nan)  # no second process
     with monkeypatch.context() as patch:  # stopped at the second knob value, with the scratch index loaded
-        patch.setattr(comparison, "median_queries_per_second", stop_on_call(2, comparison.median_queries_per_second))
+        patch.setattr(comparison, "time_queries", stop_on_call(2, comparison.time_queries))
         with pytest.raises(KeyboardInterrupt):
             comparison.compare(builds, train, queries, dists, "t", repeats=1, show_progress=False)
     assert [p.name for p in cache_dir.iterdir()] == ["compare-t.json.unfinished"]  # the scratch index is gone

@@ -1,0 +1,90 @@
+"""A 3 × 3 convolution for channels-last arrays, written as a custom Chainer ``FunctionNode``.
+
+Notebook 06's network could use Chainer's own ``L.Convolution2D`` (channels first). On a CPU, Chainer's
+convolution (im2col, then ``tensordot``) spends most of its time copying; on channels-last arrays a 3 × 3
+convolution is one strided view and one matrix product. Notebook 06 measures both in one run. ``Conv3x3`` (the
+link) is what the network uses; ``conv3x3`` (the function) is checked against ``F.convolution_2d`` and by
+Chainer's gradient checker in ``tests/test_features.py`` and in notebook 06.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # pkg_resources / numpy.distutils deprecation noise at import
+    import chainer
+    from chainer import function_node
+
+
+def _patches(x: np.ndarray) -> np.ndarray:
+    """All 3 × 3 neighbourhoods of a channels-last batch ``(n, h, w, c)``, zero padded: ``(n·h·w, 9·c)``."""
+    n, h, w, c = x.shape
+    padded = np.zeros((n, h + 2, w + 2, c), dtype=x.dtype)
+    padded[:, 1:-1, 1:-1] = x
+    s = padded.strides
+    windows = np.lib.stride_tricks.as_strided(padded, (n, h, w, 3, 3, c), (s[0], s[1], s[2], s[1], s[2], s[3]))
+    return windows.reshape(n * h * w, 9 * c)
+
+
+class Conv3x3Function(function_node.FunctionNode):
+    """3 × 3 convolution, stride 1, zero padding 1, no bias, on channels-last arrays.
+
+    Inputs: ``x`` of shape ``(n, h, w, c_in)`` and ``W`` of shape ``(9·c_in, c_out)`` (rows ordered as
+    ``(dy, dx, c_in)``). Output ``(n, h, w, c_out)``. Gradients are computed for what needs them; they are not
+    differentiable again (no double backpropagation, which training does not use).
+    """
+
+    def forward(self, inputs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray]:
+        x, W = inputs
+        if x.ndim != 4 or W.shape[0] != 9 * x.shape[3]:
+            raise ValueError(f"conv3x3 needs x (n, h, w, c) and W (9*c, c_out); got {x.shape} and {W.shape}")
+        n, h, w, _ = x.shape
+        self._shape = x.shape
+        self._cols = _patches(x)
+        self.retain_inputs((1,))
+        return (self._cols @ W).reshape(n, h, w, W.shape[1]),
+
+    def backward(self, indexes: tuple[int, ...], grad_outputs: tuple) -> tuple:
+        gy = grad_outputs[0].array
+        W = self.get_retained_inputs()[0].array
+        n, h, w, c = self._shape
+        gy2 = gy.reshape(n * h * w, -1)
+        gx = gW = None
+        if 1 in indexes:
+            gW = chainer.Variable(self._cols.T @ gy2)
+        if 0 in indexes:
+            padded = np.zeros((n, h + 2, w + 2, c), dtype=gy.dtype)
+            taps = W.reshape(3, 3, c, -1)
+            for dy in range(3):
+                for dx in range(3):
+                    padded[:, dy:dy + h, dx:dx + w] += (gy2 @ taps[dy, dx].T).reshape(n, h, w, c)
+            gx = chainer.Variable(padded[:, 1:-1, 1:-1])
+        self._cols = None
+        return gx, gW
+
+
+def conv3x3(x: chainer.Variable | np.ndarray, W: chainer.Variable | np.ndarray) -> chainer.Variable:
+    """Apply ``Conv3x3Function``: channels-last 3 × 3 convolution (see its docstring)."""
+    return Conv3x3Function().apply((x, W))[0]
+
+
+class Conv3x3(chainer.Link):
+    """A link holding the weights of ``conv3x3``: ``(n, h, w, c_in)`` maps in, ``(n, h, w, c_out)`` out.
+
+    Weights are He-normal draws from ``rng`` (a ``numpy.random.Generator``), so a seeded generator gives the same
+    network everywhere.
+    """
+
+    def __init__(self, c_in: int, c_out: int, rng: np.random.Generator) -> None:
+        super().__init__()
+        if c_in < 1 or c_out < 1:
+            raise ValueError(f"channel counts must be positive; got {c_in} and {c_out}")
+        fan_in = 9 * c_in
+        with self.init_scope():
+            self.W = chainer.Parameter((rng.standard_normal((fan_in, c_out)) * np.sqrt(2.0 / fan_in)).astype(np.float32))
+
+    def forward(self, x: chainer.Variable | np.ndarray) -> chainer.Variable:
+        return conv3x3(x, self.W)
