@@ -1,8 +1,9 @@
 """A 3 × 3 convolution for channels-last arrays, written as a custom Chainer ``FunctionNode``.
 
-Notebook 06's network could use Chainer's own ``L.Convolution2D`` (channels first). On a CPU, Chainer's
-convolution (im2col, then ``tensordot``) spends most of its time copying; on channels-last arrays a 3 × 3
-convolution is one strided view and one matrix product. Notebook 06 measures both in one run. ``Conv3x3`` (the
+Notebook 06's network could use Chainer's own ``L.Convolution2D`` (channels first, im2col then ``tensordot`` on
+a CPU). On channels-last arrays, ``Conv3x3Function`` builds the matrix of all 3 × 3 patches from one padded copy
+and a strided view and does one matrix product (backward: one for the weights, nine small ones for the input).
+Notebook 06 times a training step with each, in one run. ``Conv3x3`` (the
 link) is what the network uses; ``conv3x3`` (the function) is checked against ``F.convolution_2d`` and by
 Chainer's gradient checker in ``tests/test_features.py`` and in notebook 06.
 """

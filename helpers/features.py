@@ -10,6 +10,7 @@ The network, its loss, optimizer, training loop and embedding step are notebook 
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,16 @@ def layout(model: chainer.Link) -> dict[str, list[int]]:
 def weights_key(model: chainer.Link) -> str:
     """A short hash of everything the model computes with."""
     return cache.content_key(*[value for _, value in sorted(state(model).items())], params=layout(model))
+
+
+def code_key(*code: object) -> str:
+    """A short hash of the source of functions and classes (every function a class defines): with it in the
+    fingerprint, a change to the network's or the training loop's code means new weights, not stale ones."""
+    sources = []
+    for thing in code:
+        functions = [f for f in vars(thing).values() if inspect.isfunction(f)] if inspect.isclass(thing) else [thing]
+        sources += [inspect.getsource(f) for f in functions]
+    return cache.content_key(params=sources)
 
 
 def load_or_train(model: chainer.Link, train: Callable[[chainer.Link], list[str]], fingerprint: dict, name: str,

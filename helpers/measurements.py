@@ -113,12 +113,13 @@ def format_fastest(points: Sequence[Measurement], targets: Sequence[float] = (0.
                 continue
             setting = p.settings if p.knob == "none" else f"{p.settings}, {p.knob}={p.knob_value}"
             tied = len(ties(points, p, target))
-            note = f"  (ties with {tied} other{'s' if tied > 1 else ''})" if tied else ""
-            rows.append((target, library, setting, f"{p.recall:>6.3f}  {speed_text(p)}{note}"))
+            note = f", ties with {tied}" if tied else ""
+            rows.append((target, library, setting,
+                         f"{p.recall:>6.3f}  {p.qps:,.0f} ({p.qps_low:,.0f}-{p.qps_high:,.0f}){note}"))
     library_width = max([len("library"), *(len(r[1]) for r in rows)])
     setting_width = max([len("setting"), *(len(r[2]) for r in rows)])
     lines = [f"{'recall@10 >=':<12} {'library':<{library_width}} {'setting':<{setting_width}} {'recall':>6}  "
-             "one-thread QPS (range of the repeats)"]
+             "one-thread QPS (range of the repeats; ties: others in range)"]
     lines += [f"{target:<12.2f} {library:<{library_width}} {setting:<{setting_width}} {measured}".rstrip()
               for target, library, setting, measured in rows]
     return "\n".join(lines)

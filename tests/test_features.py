@@ -156,3 +156,15 @@ def test_saved_embeddings_are_read_back_for_the_same_images_only(cache_dir: Path
     (cache_dir / "emb.npy").write_bytes(b"cut short")
     with pytest.raises(FileNotFoundError, match="failed the cache's checks"):
         features.saved_embeddings("emb", images)
+
+
+def test_code_key_follows_the_source_of_functions_and_classes() -> None:
+    def schedule(step: int) -> float:
+        return 0.1 * step
+
+    def other_schedule(step: int) -> float:
+        return 0.2 * step
+
+    assert features.code_key(schedule, TinyNet) == features.code_key(schedule, TinyNet)
+    assert features.code_key(schedule) != features.code_key(other_schedule)
+    assert features.code_key(TinyNet) != features.code_key(train_tiny)  # a class counts by its methods' source

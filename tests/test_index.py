@@ -106,7 +106,7 @@ def test_measurements_pick_the_fastest_and_say_which_tie(tmp_path: Path, monkeyp
     assert measurements.fastest_at(points, 1.01) == {"Annoy": None}
     table = measurements.format_sweep(points).splitlines()
     assert len(table) == 5 and "500 QPS (470-530)" in table[2]
-    assert "ties with 1 other" in measurements.format_fastest(points, targets=(0.95,))
+    assert "500 (470-530), ties with 1" in measurements.format_fastest(points, targets=(0.95,))
     monkeypatch.setattr("helpers.config.CACHE_DIR", tmp_path)  # the record goes through the cache and back whole
     saved, reused = cache.load_or_make_records(cache.cache_file("m.json"), {"v": measurements.RECORD_VERSION},
                                                measurements.Measurement, lambda: points, log=lambda _: None)
