@@ -119,7 +119,7 @@ def format_fastest(points: Sequence[Measurement], targets: Sequence[float] = (0.
     library_width = max([len("library"), *(len(r[1]) for r in rows)])
     setting_width = max([len("setting"), *(len(r[2]) for r in rows)])
     lines = [f"{'recall@10 >=':<12} {'library':<{library_width}} {'setting':<{setting_width}} {'recall':>6}  "
-             "one-thread QPS (range of the repeats; ties: others in range)"]
+             "one-thread QPS (range)"]
     lines += [f"{target:<12.2f} {library:<{library_width}} {setting:<{setting_width}} {measured}".rstrip()
               for target, library, setting, measured in rows]
     return "\n".join(lines)
