@@ -36,12 +36,17 @@ def state(model: chainer.Link) -> dict[str, np.ndarray]:
 
 def layout(model: chainer.Link) -> dict[str, list[int]]:
     """The model's arrays' names and shapes: two models with the same layout can hold each other's weights."""
-    return {name: list(value.shape) for name, value in sorted(state(model).items())}
+    return _layout_of(state(model))
+
+
+def _layout_of(arrays: dict[str, np.ndarray]) -> dict[str, list[int]]:
+    return {name: list(value.shape) for name, value in sorted(arrays.items())}
 
 
 def weights_key(model: chainer.Link) -> str:
-    """A short hash of everything the model computes with."""
-    return cache.content_key(*[value for _, value in sorted(state(model).items())], params=layout(model))
+    """A short hash of everything the model computes with (its state is read once)."""
+    arrays = state(model)
+    return cache.content_key(*[value for _, value in sorted(arrays.items())], params=_layout_of(arrays))
 
 
 def code_key(*code: object) -> str:
