@@ -5,16 +5,20 @@ The network, its loss, optimizer, training loop and embedding step are notebook 
 - ``load_or_train``: reuse weights trained on the same data with the same settings and the same layers (cached as
   ``<name>.npz`` under ``helpers.cache``'s convention), or train with the notebook's function and save them;
 - ``embeddings_cached``: embeddings of a set of images, cached and keyed by the weights and the images;
-- ``saved_embeddings``: what notebook 07 reads: the embeddings notebook 06 saved for these images.
+- ``saved_embeddings``: what notebook 07 reads: the embeddings notebook 06 saved for these images;
+- ``save_model`` / ``load_model``: the trained network *with its code*, for another process to use without the
+  notebook that defines it (a Dask worker, a script).
 """
 
 from __future__ import annotations
 
 import inspect
+import pickle
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import cloudpickle
 import numpy as np
 
 from helpers import cache
@@ -22,6 +26,12 @@ from helpers import cache
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # pkg_resources / numpy.distutils deprecation noise at import
     import chainer
+
+# Chainer makes the metaclass of every link when it is imported (chainer.utils.enable_final) and leaves it
+# without a name in its module, so cloudpickle would copy it by value, and a class rebuilt on that copy clashes
+# with Chainer's own ("metaclass conflict"). Named here, it is pickled by reference: save_model and load_model
+# (this module is imported before any model is unpickled) work across processes.
+chainer.utils.meta.base_metaclass = type(chainer.Link)
 
 IMAGE_SHAPE = (3, 32, 32)
 """One image as Chainer's ``get_cifar10()`` gives it: channels first."""
@@ -127,3 +137,35 @@ def _embeddings_file(name: str, wanted: dict, n_images: int, make: Callable[[], 
     vectors, _ = cache.load_or_make(cache.cache_file(f"{name}.npy"), wanted, load, make, write,
                                     needed=lambda v: v.nbytes)
     return vectors
+
+
+def save_model(model: chainer.Link, name: str) -> Path:
+    """Save ``model`` with the code of its classes as ``<name>-model.pkl``, keyed by its weights; returns the path.
+
+    cloudpickle stores classes defined in a notebook by value (their code travels with the weights) and
+    importable ones (Chainer's links, ``helpers.fast_conv``) by name. An unchanged model is not written again.
+    """
+    path = cache.cache_file(f"{name}-model.pkl")
+    wanted = {"model_blake2b": weights_key(model)}
+
+    def write(_: None, tmp: Path) -> None:
+        tmp.write_bytes(cloudpickle.dumps(model))
+
+    cache.load_or_make(path, wanted, load=lambda p: None, make=lambda: None, write=write)
+    return path
+
+
+def load_model(name: str) -> chainer.Link:
+    """The model ``save_model`` saved as ``<name>-model.pkl``, checked against the weights it was saved with.
+
+    Unpickling runs code: load only files your own runs wrote. Raises ``FileNotFoundError`` saying to run
+    notebook 06 if there is none or it fails the check.
+    """
+    path = cache.cache_file(f"{name}-model.pkl")
+    saved = cache.read_fingerprint(path) or {}
+    if "model_blake2b" not in saved or cache.why_not_reusable(path, saved) is not None:
+        raise FileNotFoundError(f"no saved network in the cache ({path.name}): run notebook 06 first")
+    model = pickle.loads(path.read_bytes())
+    if weights_key(model) != saved["model_blake2b"]:
+        raise FileNotFoundError(f"{path.name} does not hold the weights it was saved with: run notebook 06 again")
+    return model

@@ -125,8 +125,11 @@ def saved_bytes_at_least(n_items: int, dim: int, metric: str, n_trees: int) -> i
     return (n_items + n_trees * per_tree) * node_bytes(dim, metric)
 
 
-def load_index(path: str | Path, dim: int, metric: str) -> AnnoyIndex:
-    """Memory-map a saved index, refusing one built for another dimension or metric."""
+def load_index(path: str | Path, dim: int, metric: str, prefault: bool = False) -> AnnoyIndex:
+    """Memory-map a saved index, refusing one built for another dimension or metric.
+
+    ``prefault=True`` maps every page at once (Annoy passes ``MAP_POPULATE`` to ``mmap`` on Linux).
+    """
     path = Path(path)
     check_metric(metric)
     if not path.is_file():
@@ -139,7 +142,7 @@ def load_index(path: str | Path, dim: int, metric: str) -> AnnoyIndex:
     if path.stat().st_size % node_bytes(dim, metric):
         raise ValueError(f"{path.name} is not a {dim}-dimensional {metric} index (its size does not fit)")
     index = AnnoyIndex(dim, metric)
-    index.load(str(path))  # memory-mapped: cheap, and shared between processes
+    index.load(str(path), prefault=prefault)  # memory-mapped: cheap, and shared between processes
     return index
 
 

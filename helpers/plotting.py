@@ -57,7 +57,8 @@ def plot_neighbor_grid(queries: np.ndarray, neighbors: np.ndarray, shape: Sequen
 
 def plot_recall_vs_qps(curves: dict[str, tuple[Sequence[float], Sequence[float]]],
                        baseline: dict[str, tuple[float, float]] | None = None,
-                       title: str = "", path: str | Path | None = None) -> Figure:
+                       title: str = "", path: str | Path | None = None,
+                       ylabel: str = "queries per second, one thread (log)") -> Figure:
     """ann-benchmarks style: recall on x, queries per second (log) on y; up and right is better.
 
     ``curves`` maps a label to (recalls, qps); ``baseline`` maps a label to one (recall, qps) point.
@@ -69,7 +70,7 @@ def plot_recall_vs_qps(curves: dict[str, tuple[Sequence[float], Sequence[float]]
         ax.scatter([recall], [qps], marker="*", s=180, color="black", zorder=5, label=label)
     ax.set_yscale("log")
     ax.set_xlabel("recall@10")
-    ax.set_ylabel("queries per second, one thread (log)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)

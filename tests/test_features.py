@@ -4,6 +4,9 @@ notebook 06)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import chainer  # conftest.py has imported helpers already (the compat layer comes first)
@@ -168,3 +171,31 @@ def test_code_key_follows_the_source_of_functions_and_classes() -> None:
     assert features.code_key(schedule, TinyNet) == features.code_key(schedule, TinyNet)
     assert features.code_key(schedule) != features.code_key(other_schedule)
     assert features.code_key(TinyNet) != features.code_key(train_tiny)  # a class counts by its methods' source
+
+
+def test_a_saved_model_loads_in_another_process_without_its_class(cache_dir: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="run notebook 06 first"):
+        features.load_model("net")
+    namespace: dict = {"__name__": "a_notebook"}  # a class defined as a notebook cell defines it: not importable
+    exec("import chainer, chainer.links as L, numpy as np\n"
+         "class CellNet(chainer.Chain):\n"
+         "    def __init__(self):\n"
+         "        super().__init__()\n"
+         "        with self.init_scope():\n"
+         "            self.out = L.Linear(4, 2, initialW=np.arange(8, dtype=np.float32).reshape(2, 4))\n"
+         "    def forward(self, x):\n"
+         "        return self.out(x) * 2\n", namespace)
+    model = namespace["CellNet"]()
+    path = features.save_model(model, "net")
+    assert features.save_model(model, "net") == path and path.name == "net-model.pkl"
+    x = np.ones((1, 4), dtype=np.float32)
+    script = ("import pathlib, numpy as np; import helpers; from helpers import config, features\n"
+              f"config.CACHE_DIR = pathlib.Path({str(cache_dir)!r})\n"
+              "print(features.load_model('net')(np.ones((1, 4), dtype=np.float32)).array.tolist())")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "ANN_TUTORIAL_QUICK": ""})  # a new process: CellNet unknown there
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str(model(x).array.tolist())
+    model.out.W.array[...] = 0  # other weights: the saved file is replaced, not reused
+    features.save_model(model, "net")
+    assert np.array_equal(features.load_model("net")(x).array, np.zeros((1, 2), dtype=np.float32))
