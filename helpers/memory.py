@@ -34,12 +34,13 @@ class MemoryUse:
     private_mb: float  # pages only this process maps
 
 
-def _kilobytes(text: str, fields: tuple[str, ...]) -> dict[str, int]:
+def _megabytes(text: str, fields: tuple[str, ...]) -> dict[str, float]:
+    """The named ``/proc`` fields of ``text`` (given there in KiB), in megabytes."""
     values = {}
     for line in text.splitlines():
         name, _, rest = line.partition(":")
         if name in fields:
-            values[name] = int(rest.split()[0])
+            values[name] = int(rest.split()[0]) * 1024 / 1e6
     return values
 
 
@@ -50,10 +51,9 @@ def memory_use(pid: int | None = None) -> MemoryUse | None:
     if not path.exists():
         return None
     fields = ("Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty")
-    kb = _kilobytes(path.read_text(), fields)
-    return MemoryUse(pid, kb["Rss"] / 1e3 * 1.024, kb["Pss"] / 1e3 * 1.024,
-                     (kb["Shared_Clean"] + kb["Shared_Dirty"]) / 1e3 * 1.024,
-                     (kb["Private_Clean"] + kb["Private_Dirty"]) / 1e3 * 1.024)
+    mb = _megabytes(path.read_text(), fields)
+    return MemoryUse(pid, mb["Rss"], mb["Pss"], mb["Shared_Clean"] + mb["Shared_Dirty"],
+                     mb["Private_Clean"] + mb["Private_Dirty"])
 
 
 def resident_mb() -> dict[str, float] | None:
@@ -61,8 +61,8 @@ def resident_mb() -> dict[str, float] | None:
     path = Path("/proc/self/status")
     if not path.exists():
         return None
-    kb = _kilobytes(path.read_text(), ("RssAnon", "RssFile"))
-    return {"anonymous": kb["RssAnon"] / 1e3 * 1.024, "file": kb["RssFile"] / 1e3 * 1.024}
+    mb = _megabytes(path.read_text(), ("RssAnon", "RssFile"))
+    return {"anonymous": mb["RssAnon"], "file": mb["RssFile"]}
 
 
 def peak_while(run: Callable[[], T], every: float = 0.01) -> tuple[T, dict[str, float] | None]:
