@@ -26,9 +26,7 @@ def open_index(path: str | Path, dim: int, metric: str, prefault: bool = False) 
     A file replaced since (another size or modification time: rebuilt) is opened anew.
     """
     path = Path(path).resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"no index file at {path}")
-    stat = path.stat()
+    stat = path.stat()  # FileNotFoundError for a missing file (load_index checks the rest)
     key = (str(path), stat.st_size, stat.st_mtime_ns, int(dim), metric, bool(prefault))
     with _lock:
         if key not in _open:
