@@ -64,38 +64,85 @@ def one_query_searcher(train: np.ndarray, metric: str, k: int) -> Callable[[np.n
     return search
 
 
-def _chunk_rows(metric: str, n_train: int, dim: int, budget_mb: int = 256) -> int:
-    per_query = n_train * 4 * (dim if metric == "manhattan" else 3)
+def _angular_and_euclidean(train: np.ndarray) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """Both metrics' distances for a chunk of queries from one matrix product (the dearest step, done once).
+
+    Angular is computed exactly as ``distance_function`` does; euclidean from the same cosines and the norms:
+    ``|q - t|^2 = |q|^2 + |t|^2 - 2 cos(q, t) |q| |t|`` (equal to the direct form up to float32 rounding).
+    """
+    unit, norms = normalise(train), np.linalg.norm(train, axis=1)
+
+    def distances(q: np.ndarray) -> dict[str, np.ndarray]:
+        cos = normalise(q) @ unit.T
+        q_norms = np.linalg.norm(q, axis=1)[:, None]
+        euclidean = cos * (-2.0 * q_norms)  # in place from here on: one chunk-sized array per metric
+        euclidean *= norms[None, :]
+        euclidean += q_norms ** 2
+        euclidean += (norms ** 2)[None, :]
+        angular = cos * -2.0
+        angular += 2.0  # 2 - 2 cos, the same float32 operations as distance_function's
+        return {"angular": np.sqrt(np.maximum(angular, 0.0, out=angular), out=angular),
+                "euclidean": np.sqrt(np.maximum(euclidean, 0.0, out=euclidean), out=euclidean)}
+
+    return distances
+
+
+def _chunk_rows(metrics: tuple[str, ...], n_train: int, dim: int, budget_mb: int = 256) -> int:
+    """Queries per chunk: about ``budget_mb`` per metric. (With several metrics the chunk stays as long as for
+    one, so each metric's distances come out of the same matrix products, bit for bit, as when it is alone.)"""
+    per_query = n_train * 4 * max(dim if metric == "manhattan" else 3 for metric in metrics)
     return max(1, min(1024, budget_mb * 2**20 // per_query))
+
+
+def exact_knn_many(train: np.ndarray, queries: np.ndarray, k: int, metrics: tuple[str, ...],
+                   show_progress: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``exact_knn`` for several metrics in one pass over the queries: {metric: (ids, distances)}.
+
+    Angular and euclidean together share one matrix product per chunk (``_angular_and_euclidean``).
+    """
+    train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
+    metrics = tuple(dict.fromkeys(check_metric(m) for m in metrics))
+    if train.shape[1] != queries.shape[1]:
+        raise ValueError(f"train has {train.shape[1]} dimensions, queries {queries.shape[1]}")
+    if not 1 <= k <= len(train):
+        raise ValueError(f"k must be between 1 and {len(train)}; got {k}")
+    if {"angular", "euclidean"} <= set(metrics):
+        pair = _angular_and_euclidean(train)
+        others = {m: distance_function(train, m) for m in metrics if m not in ("angular", "euclidean")}
+
+        def distances(q: np.ndarray) -> dict[str, np.ndarray]:
+            return pair(q) | {m: f(q) for m, f in others.items()}
+    else:
+        functions = {m: distance_function(train, m) for m in metrics}
+
+        def distances(q: np.ndarray) -> dict[str, np.ndarray]:
+            return {m: f(q) for m, f in functions.items()}
+
+    found = {m: (np.empty((len(queries), k), dtype=np.int64), np.empty((len(queries), k), dtype=np.float32))
+             for m in metrics}
+    step = _chunk_rows(metrics, len(train), train.shape[1])
+    with Progress(f"exact {' + '.join(metrics)} search", total=len(queries), enabled=show_progress) as bar:
+        for start in range(0, len(queries), step):
+            chunk = queries[start:start + step]
+            for metric, d in distances(chunk).items():
+                sign = -1.0 if metric in LARGER_IS_NEARER else 1.0
+                d = sign * d
+                part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.argsort(d, axis=1)
+                order = np.take_along_axis(d, part, 1).argsort(axis=1, kind="stable")
+                best = np.take_along_axis(part, order, 1)
+                found[metric][0][start:start + step] = best
+                found[metric][1][start:start + step] = sign * np.take_along_axis(d, best, 1)
+            bar.update(len(chunk))
+    return found
 
 
 def exact_knn(train: np.ndarray, queries: np.ndarray, k: int, metric: str,
               show_progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The true ``k`` nearest training rows of each query: (ids, distances), nearest first.
 
-    Works through the queries in chunks so memory stays bounded (about 256 MB).
+    Works through the queries in chunks so memory stays bounded (about 256 MB per metric).
     """
-    train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
-    check_metric(metric)
-    if train.shape[1] != queries.shape[1]:
-        raise ValueError(f"train has {train.shape[1]} dimensions, queries {queries.shape[1]}")
-    if not 1 <= k <= len(train):
-        raise ValueError(f"k must be between 1 and {len(train)}; got {k}")
-    sign = -1.0 if metric in LARGER_IS_NEARER else 1.0
-    ids = np.empty((len(queries), k), dtype=np.int64)
-    dists = np.empty((len(queries), k), dtype=np.float32)
-    step = _chunk_rows(metric, len(train), train.shape[1])
-    distances = distance_function(train, metric)
-    with Progress(f"exact {metric} search", total=len(queries), enabled=show_progress) as bar:
-        for start in range(0, len(queries), step):
-            d = sign * distances(queries[start:start + step])
-            part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.argsort(d, axis=1)
-            order = np.take_along_axis(d, part, 1).argsort(axis=1, kind="stable")
-            best = np.take_along_axis(part, order, 1)
-            ids[start:start + step] = best
-            dists[start:start + step] = sign * np.take_along_axis(d, best, 1)
-            bar.update(len(d))
-    return ids, dists
+    return exact_knn_many(train, queries, k, (metric,), show_progress)[metric]
 
 
 def distances_to(train: np.ndarray, queries: np.ndarray, ids: np.ndarray, metric: str) -> np.ndarray:
@@ -118,11 +165,17 @@ def distances_to(train: np.ndarray, queries: np.ndarray, ids: np.ndarray, metric
     return out
 
 
-def exact_knn_cached(train: np.ndarray, queries: np.ndarray, k: int, metric: str, name: str,
-                     show_progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """``exact_knn``, saved as ``exact-<name>-<metric>-k<k>.npz`` in the cache and reused when the data match."""
+def exact_knn_cached_many(train: np.ndarray, queries: np.ndarray, k: int, metrics: tuple[str, ...], name: str,
+                          show_progress: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``exact_knn`` per metric, each saved as ``exact-<name>-<metric>-k<k>.npz`` in the cache and reused when the
+    data match; the metrics not in the cache are computed together (``exact_knn_many``)."""
     train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
-    wanted = {"data_blake2b": cache.content_key(train, queries), "metric": check_metric(metric), "k": int(k)}
+    metrics = tuple(dict.fromkeys(check_metric(m) for m in metrics))
+    key = cache.content_key(train, queries)
+    wanted = {m: {"data_blake2b": key, "metric": m, "k": int(k)} for m in metrics}
+    paths = {m: cache.cache_file(f"exact-{name}-{m}-k{k}.npz") for m in metrics}
+    missing = tuple(m for m in metrics if cache.why_not_reusable(paths[m], wanted[m]) is not None)
+    computed = exact_knn_many(train, queries, k, missing, show_progress) if missing else {}
 
     def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with np.load(path) as saved:
@@ -135,6 +188,13 @@ def exact_knn_cached(train: np.ndarray, queries: np.ndarray, k: int, metric: str
         with open(tmp, "wb") as f:
             np.savez(f, ids=result[0], dists=result[1])
 
-    result, _ = cache.load_or_make(cache.cache_file(f"exact-{name}-{metric}-k{k}.npz"), wanted, load,
-                                   lambda: exact_knn(train, queries, k, metric, show_progress), write)
-    return result
+    def make(metric: str) -> tuple[np.ndarray, np.ndarray]:  # a file that looked reusable and was not: on its own
+        return computed[metric] if metric in computed else exact_knn(train, queries, k, metric, show_progress)
+
+    return {m: cache.load_or_make(paths[m], wanted[m], load, lambda m=m: make(m), write)[0] for m in metrics}
+
+
+def exact_knn_cached(train: np.ndarray, queries: np.ndarray, k: int, metric: str, name: str,
+                     show_progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``exact_knn``, saved as ``exact-<name>-<metric>-k<k>.npz`` in the cache and reused when the data match."""
+    return exact_knn_cached_many(train, queries, k, (metric,), name, show_progress)[metric]

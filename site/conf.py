@@ -30,6 +30,7 @@ html_theme = "sphinx_book_theme"
 html_title = "Similar-image search with Annoy"
 html_static_path = ["_static"]
 html_favicon = "_static/favicon.svg"
+html_css_files = ["wide.css"]
 html_last_updated_fmt = None
 html_show_sourcelink = False
 html_theme_options = {

@@ -53,11 +53,32 @@ def test_exact_knn_cached_reuses_and_notices_new_data(rng: np.random.Generator, 
     ids, _ = exact.exact_knn_cached(train, train[:5], 3, "angular", "t", show_progress=False)
     assert (tmp_path / "exact-t-angular-k3.npz").is_file()
     calls = []
-    monkeypatch.setattr(exact, "exact_knn", lambda *a, **k: calls.append(1) or (ids, ids))
+    monkeypatch.setattr(exact, "exact_knn_many", lambda *a, **k: calls.append(a[3]) or {"angular": (ids, ids)})
     exact.exact_knn_cached(train, train[:5], 3, "angular", "t", show_progress=False)
     assert calls == []
     exact.exact_knn_cached(train + 1, train[:5], 3, "angular", "t", show_progress=False)
-    assert calls == [1]
+    assert calls == [("angular",)]
+
+
+def test_several_metrics_in_one_pass_match_each_alone(rng: np.random.Generator, tmp_path, monkeypatch) -> None:
+    """Angular and euclidean from one matrix product: the same neighbours as each computed on its own; only the
+    metrics not yet cached are computed."""
+    monkeypatch.setattr("helpers.config.CACHE_DIR", tmp_path)
+    train = rng.random((300, 20)).astype(np.float32) * 3
+    train[7] = 0  # an all-zero row: angular treats it as at distance sqrt(2), euclidean as |q|
+    queries = np.vstack([rng.random((40, 20)).astype(np.float32), np.zeros((1, 20), np.float32)])
+    together = exact.exact_knn_many(train, queries, 5, ("angular", "euclidean", "dot"), show_progress=False)
+    for metric, (ids, dists) in together.items():
+        alone_ids, alone_dists = exact.exact_knn(train, queries, 5, metric, show_progress=False)
+        assert (ids == alone_ids).mean() >= 0.99, metric  # up to float32 ties
+        np.testing.assert_allclose(dists, alone_dists, rtol=1e-5, atol=1e-5, err_msg=metric)
+    exact.exact_knn_cached(train, queries, 5, "angular", "u", show_progress=False)
+    calls = []
+    real = exact.exact_knn_many
+    monkeypatch.setattr(exact, "exact_knn_many", lambda *a, **k: calls.append(a[3]) or real(*a, **k))
+    both = exact.exact_knn_cached_many(train, queries, 5, ("angular", "euclidean"), "u", show_progress=False)
+    assert calls == [("euclidean",)] and set(both) == {"angular", "euclidean"}
+    np.testing.assert_allclose(both["euclidean"][1], together["euclidean"][1], rtol=1e-5, atol=1e-5)
 
 
 def test_label_accuracy() -> None:
