@@ -234,6 +234,20 @@ MATH = """async () => {
 }"""
 
 
+def stay_on_this_machine(events: list[str]):
+    """A route handler: requests to the local server go through; any other is recorded and blocked."""
+
+    def handle(route, request) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname != "127.0.0.1":
+            events.append(f"request off this machine (blocked): {request.url}")
+            route.abort()
+        else:
+            route.continue_()
+
+    return handle
+
+
 def test_every_page_in_chromium(site: Path, served: str, browser) -> None:
     problems: list[str] = []
     seen_links: set[str] = set()
@@ -243,11 +257,9 @@ def test_every_page_in_chromium(site: Path, served: str, browser) -> None:
         events: list[str] = []
         page.on("console", lambda m, ev=events: ev.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e, ev=events: ev.append(f"script error: {e}"))
-        page.on("requestfailed", lambda r, ev=events: ev.append(f"failed request: {r.url}"))
+        page.on("requestfailed", lambda r, ev=events: ev.append(f"failed request: {r.url} ({r.failure})"))
         page.on("response", lambda r, ev=events: ev.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-        page.on("request", lambda r, ev=events: ev.append(f"request off this machine: {r.url}")
-                if urlsplit(r.url).scheme in ("http", "https", "ws", "wss")
-                and urlsplit(r.url).hostname != "127.0.0.1" else None)
+        page.route("**/*", stay_on_this_machine(events))
         page.goto(f"{served}/{path.name}", wait_until="networkidle")
         images = page.eval_on_selector_all(
             "img", "els => els.map(e => [e.getAttribute('src'), e.naturalWidth, (e.alt || '').trim().length])")
