@@ -10,6 +10,7 @@ Distances follow Annoy's definitions so the two can be compared number for numbe
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,18 +24,34 @@ from helpers.vectors import normalise
 LARGER_IS_NEARER = {"dot"}
 
 
+def _angular_from_cosines(cos: np.ndarray) -> np.ndarray:
+    """``sqrt(2 - 2 cos)``, computed in the array ``cos * -2`` (one chunk-sized array)."""
+    d = cos * -2.0
+    d += 2.0
+    return np.sqrt(np.maximum(d, 0.0, out=d), out=d)
+
+
+def _euclidean_from_cosines(cos: np.ndarray, q_norms: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """``|q - t| = sqrt(|q|^2 + |t|^2 - 2 cos(q, t) |q| |t|)`` for every pair, from the cosines and the lengths."""
+    d = cos * (-2.0 * q_norms[:, None])
+    d *= norms[None, :]
+    d += (q_norms ** 2)[:, None]
+    d += (norms ** 2)[None, :]
+    return np.sqrt(np.maximum(d, 0.0, out=d), out=d)
+
+
 def distance_function(train: np.ndarray, metric: str) -> Callable[[np.ndarray], np.ndarray]:
     """A function from a chunk of queries (m, d) to their distances to every row of ``train``, (m, n).
 
-    The per-dataset work (normalising, squared norms) is done once, here, not per chunk.
+    The per-dataset work (normalising, norms) is done once, here, not per chunk. Angular and euclidean both start
+    from the cosines of unit vectors (one formula each, also when ``exact_knn_many`` computes both from one product).
     """
     check_metric(metric)
-    if metric == "angular":
-        unit = normalise(train)
-        return lambda q: np.sqrt(np.maximum(2.0 - 2.0 * (normalise(q) @ unit.T), 0.0))
-    if metric == "euclidean":
-        squares = (train ** 2).sum(1)
-        return lambda q: np.sqrt(np.maximum((q ** 2).sum(1)[:, None] - 2.0 * (q @ train.T) + squares[None, :], 0.0))
+    if metric in ("angular", "euclidean"):
+        unit, norms = normalise(train), np.linalg.norm(train, axis=1)
+        if metric == "angular":
+            return lambda q: _angular_from_cosines(normalise(q) @ unit.T)
+        return lambda q: _euclidean_from_cosines(normalise(q) @ unit.T, np.linalg.norm(q, axis=1), norms)
     if metric == "dot":
         return lambda q: q @ train.T
     if metric == "hamming":  # 0/1 vectors: |a| + |b| - 2 a.b differing bits
@@ -65,31 +82,22 @@ def one_query_searcher(train: np.ndarray, metric: str, k: int) -> Callable[[np.n
 
 
 def _angular_and_euclidean(train: np.ndarray) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-    """Both metrics' distances for a chunk of queries from one matrix product (the dearest step, done once).
-
-    Angular is computed exactly as ``distance_function`` does; euclidean from the same cosines and the norms:
-    ``|q - t|^2 = |q|^2 + |t|^2 - 2 cos(q, t) |q| |t|`` (equal to the direct form up to float32 rounding).
-    """
+    """Both metrics' distances for a chunk of queries from one matrix product (the dearest step, done once):
+    the same operations as ``distance_function`` does for each, so the same distances, bit for bit."""
     unit, norms = normalise(train), np.linalg.norm(train, axis=1)
 
     def distances(q: np.ndarray) -> dict[str, np.ndarray]:
         cos = normalise(q) @ unit.T
-        q_norms = np.linalg.norm(q, axis=1)[:, None]
-        euclidean = cos * (-2.0 * q_norms)  # in place from here on: one chunk-sized array per metric
-        euclidean *= norms[None, :]
-        euclidean += q_norms ** 2
-        euclidean += (norms ** 2)[None, :]
-        angular = cos * -2.0
-        angular += 2.0  # 2 - 2 cos, the same float32 operations as distance_function's
-        return {"angular": np.sqrt(np.maximum(angular, 0.0, out=angular), out=angular),
-                "euclidean": np.sqrt(np.maximum(euclidean, 0.0, out=euclidean), out=euclidean)}
+        return {"angular": _angular_from_cosines(cos),
+                "euclidean": _euclidean_from_cosines(cos, np.linalg.norm(q, axis=1), norms)}
 
     return distances
 
 
 def _chunk_rows(metrics: tuple[str, ...], n_train: int, dim: int, budget_mb: int = 256) -> int:
-    """Queries per chunk: about ``budget_mb`` per metric. (With several metrics the chunk stays as long as for
-    one, so each metric's distances come out of the same matrix products, bit for bit, as when it is alone.)"""
+    """Queries per chunk: distances of about ``budget_mb`` per metric (the peak, with the sorting, is about twice
+    that). The chunk is as long as the most demanding of ``metrics`` allows alone: angular and euclidean together
+    get the chunks each gets alone, and so the same matrix products."""
     per_query = n_train * 4 * max(dim if metric == "manhattan" else 3 for metric in metrics)
     return max(1, min(1024, budget_mb * 2**20 // per_query))
 
@@ -102,6 +110,8 @@ def exact_knn_many(train: np.ndarray, queries: np.ndarray, k: int, metrics: tupl
     """
     train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
     metrics = tuple(dict.fromkeys(check_metric(m) for m in metrics))
+    if not metrics:
+        raise ValueError("no metric given")
     if train.shape[1] != queries.shape[1]:
         raise ValueError(f"train has {train.shape[1]} dimensions, queries {queries.shape[1]}")
     if not 1 <= k <= len(train):
@@ -124,14 +134,18 @@ def exact_knn_many(train: np.ndarray, queries: np.ndarray, k: int, metrics: tupl
     with Progress(f"exact {' + '.join(metrics)} search", total=len(queries), enabled=show_progress) as bar:
         for start in range(0, len(queries), step):
             chunk = queries[start:start + step]
-            for metric, d in distances(chunk).items():
+            chunk_distances = distances(chunk)
+            for metric in metrics:
+                d = chunk_distances.pop(metric)  # dropped once ranked: one metric's matrix alive at a time
                 sign = -1.0 if metric in LARGER_IS_NEARER else 1.0
-                d = sign * d
-                part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.argsort(d, axis=1)
+                if sign < 0:
+                    np.negative(d, out=d)
+                part = np.argpartition(d, k - 1, axis=1)[:, :k].copy() if k < d.shape[1] else np.argsort(d, axis=1)
                 order = np.take_along_axis(d, part, 1).argsort(axis=1, kind="stable")
                 best = np.take_along_axis(part, order, 1)
                 found[metric][0][start:start + step] = best
                 found[metric][1][start:start + step] = sign * np.take_along_axis(d, best, 1)
+                del d, part
             bar.update(len(chunk))
     return found
 
@@ -178,10 +192,15 @@ def exact_knn_cached_many(train: np.ndarray, queries: np.ndarray, k: int, metric
     computed = exact_knn_many(train, queries, k, missing, show_progress) if missing else {}
 
     def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
-        with np.load(path) as saved:
-            ids, dists = saved["ids"], saved["dists"]
+        try:
+            with np.load(path) as saved:
+                ids, dists = saved["ids"], saved["dists"]
+        except zipfile.BadZipFile as e:  # a damaged file: remade, like any other that fails to load
+            raise ValueError(f"damaged ({e})") from e
         if ids.shape != (len(queries), k) or dists.shape != ids.shape:
             raise ValueError(f"holds arrays of shape {ids.shape}, not {(len(queries), k)}")
+        if ids.dtype.kind != "i" or dists.dtype != np.float32:
+            raise ValueError(f"holds {ids.dtype} ids and {dists.dtype} distances, not integers and float32")
         return ids, dists
 
     def write(result: tuple[np.ndarray, np.ndarray], tmp: Path) -> None:

@@ -1,6 +1,6 @@
 """Sphinx configuration of the series' website: the committed notebooks and their outputs, rendered offline.
 
-Build (from the project folder): .venv/bin/python -m sphinx -c site -n -W --keep-going -b html notebooks build/site
+Build (from the project folder): .venv/bin/python -m sphinx -c site -n -W -b html notebooks build/site
 The sources are notebooks/ (every notebook, and index.md, the landing page); this folder holds only the configuration.
 """
 

@@ -53,7 +53,7 @@ def test_exact_knn_cached_reuses_and_notices_new_data(rng: np.random.Generator, 
     ids, _ = exact.exact_knn_cached(train, train[:5], 3, "angular", "t", show_progress=False)
     assert (tmp_path / "exact-t-angular-k3.npz").is_file()
     calls = []
-    monkeypatch.setattr(exact, "exact_knn_many", lambda *a, **k: calls.append(a[3]) or {"angular": (ids, ids)})
+    monkeypatch.setattr(exact, "exact_knn_many", lambda *a, **k: calls.append(a[3]) or {"angular": (ids, ids.astype(np.float32))})
     exact.exact_knn_cached(train, train[:5], 3, "angular", "t", show_progress=False)
     assert calls == []
     exact.exact_knn_cached(train + 1, train[:5], 3, "angular", "t", show_progress=False)
@@ -78,7 +78,13 @@ def test_several_metrics_in_one_pass_match_each_alone(rng: np.random.Generator, 
     monkeypatch.setattr(exact, "exact_knn_many", lambda *a, **k: calls.append(a[3]) or real(*a, **k))
     both = exact.exact_knn_cached_many(train, queries, 5, ("angular", "euclidean"), "u", show_progress=False)
     assert calls == [("euclidean",)] and set(both) == {"angular", "euclidean"}
-    np.testing.assert_allclose(both["euclidean"][1], together["euclidean"][1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(both["euclidean"][1], together["euclidean"][1])  # one formula, alone or together
+    path = tmp_path / "exact-u-euclidean-k5.npz"
+    damaged = bytearray(path.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF  # a flipped byte inside: same size, same fingerprint, but unreadable
+    path.write_bytes(bytes(damaged))
+    again = exact.exact_knn_cached(train, queries, 5, "euclidean", "u", show_progress=False)
+    assert calls[-1] == ("euclidean",) and np.array_equal(again[1], together["euclidean"][1])  # remade
 
 
 def test_label_accuracy() -> None:
