@@ -116,17 +116,12 @@ def exact_knn_many(train: np.ndarray, queries: np.ndarray, k: int, metrics: tupl
         raise ValueError(f"train has {train.shape[1]} dimensions, queries {queries.shape[1]}")
     if not 1 <= k <= len(train):
         raise ValueError(f"k must be between 1 and {len(train)}; got {k}")
-    if {"angular", "euclidean"} <= set(metrics):
-        pair = _angular_and_euclidean(train)
-        others = {m: distance_function(train, m) for m in metrics if m not in ("angular", "euclidean")}
+    paired = ("angular", "euclidean") if {"angular", "euclidean"} <= set(metrics) else ()
+    pair = _angular_and_euclidean(train) if paired else None
+    alone = {m: distance_function(train, m) for m in metrics if m not in paired}
 
-        def distances(q: np.ndarray) -> dict[str, np.ndarray]:
-            return pair(q) | {m: f(q) for m, f in others.items()}
-    else:
-        functions = {m: distance_function(train, m) for m in metrics}
-
-        def distances(q: np.ndarray) -> dict[str, np.ndarray]:
-            return {m: f(q) for m, f in functions.items()}
+    def distances(q: np.ndarray) -> dict[str, np.ndarray]:
+        return (pair(q) if pair else {}) | {m: f(q) for m, f in alone.items()}
 
     found = {m: (np.empty((len(queries), k), dtype=np.int64), np.empty((len(queries), k), dtype=np.float32))
              for m in metrics}
