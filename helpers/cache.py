@@ -1,4 +1,4 @@
-"""One convention for every cached artefact: built indexes, exact neighbours, sweep results.
+"""One convention for every cached artefact: built indexes, neighbours found (exact or by an index), sweep results.
 
 - **Where:** ``cache_file(name)`` in the cache folder (``ANN_TUTORIAL_CACHE``, default ``cache/``); quick mode
   adds ``-quick`` to the name, so the two modes never overwrite each other's files.
@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -339,6 +340,33 @@ def load_or_make(path: Path, wanted: dict, load: Callable[[Path], T], make: Call
         raise
     marker.unlink(missing_ok=True)  # (Ctrl-C and other BaseExceptions skip this: the next run says so)
     return load(path), False
+
+
+def load_neighbours(path: Path, n_queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, distances) as ``save_neighbours`` wrote them, checked: ``(n_queries, k)`` integer ids and float32
+    distances. A damaged or different file raises ValueError (``load_or_make`` then makes it again)."""
+    try:
+        with np.load(path) as saved:
+            ids, dists = saved["ids"], saved["dists"]
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"damaged ({e})") from e
+    if ids.shape != (n_queries, k) or dists.shape != ids.shape:
+        raise ValueError(f"holds arrays of shape {ids.shape}, not {(n_queries, k)}")
+    if ids.dtype.kind != "i" or dists.dtype != np.float32:
+        raise ValueError(f"holds {ids.dtype} ids and {dists.dtype} distances, not integers and float32")
+    return ids, dists
+
+
+def save_neighbours(neighbours: tuple[np.ndarray, np.ndarray], tmp: Path) -> None:
+    """Write (ids, distances) to ``tmp`` as one ``.npz`` file (``load_or_make`` renames it when complete)."""
+    with open(tmp, "wb") as f:
+        np.savez(f, ids=neighbours[0], dists=neighbours[1])
+
+
+def load_or_make_neighbours(path: Path, wanted: dict, make: Callable[[], tuple[np.ndarray, np.ndarray]],
+                            n_queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``load_or_make`` for nearest-neighbour answers, (ids, distances) of ``n_queries`` queries with ``k`` each."""
+    return load_or_make(path, wanted, lambda p: load_neighbours(p, n_queries, k), make, save_neighbours)[0]
 
 
 def load_or_make_records(path: Path, wanted: dict, record: type[T], make: Callable[[], list[T]],

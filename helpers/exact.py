@@ -10,9 +10,7 @@ Distances follow Annoy's definitions so the two can be compared number for numbe
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -186,26 +184,11 @@ def exact_knn_cached_many(train: np.ndarray, queries: np.ndarray, k: int, metric
     missing = tuple(m for m in metrics if cache.why_not_reusable(paths[m], wanted[m]) is not None)
     computed = exact_knn_many(train, queries, k, missing, show_progress) if missing else {}
 
-    def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
-        try:
-            with np.load(path) as saved:
-                ids, dists = saved["ids"], saved["dists"]
-        except zipfile.BadZipFile as e:  # a damaged file: remade, like any other that fails to load
-            raise ValueError(f"damaged ({e})") from e
-        if ids.shape != (len(queries), k) or dists.shape != ids.shape:
-            raise ValueError(f"holds arrays of shape {ids.shape}, not {(len(queries), k)}")
-        if ids.dtype.kind != "i" or dists.dtype != np.float32:
-            raise ValueError(f"holds {ids.dtype} ids and {dists.dtype} distances, not integers and float32")
-        return ids, dists
-
-    def write(result: tuple[np.ndarray, np.ndarray], tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.savez(f, ids=result[0], dists=result[1])
-
     def make(metric: str) -> tuple[np.ndarray, np.ndarray]:  # a file that looked reusable and was not: on its own
         return computed[metric] if metric in computed else exact_knn(train, queries, k, metric, show_progress)
 
-    return {m: cache.load_or_make(paths[m], wanted[m], load, lambda m=m: make(m), write)[0] for m in metrics}
+    return {m: cache.load_or_make_neighbours(paths[m], wanted[m], lambda m=m: make(m), len(queries), k)
+            for m in metrics}
 
 
 def exact_knn_cached(train: np.ndarray, queries: np.ndarray, k: int, metric: str, name: str,

@@ -60,10 +60,14 @@ def weights_key(model: chainer.Link) -> str:
 
 
 def code_key(*code: object) -> str:
-    """A short hash of the source of functions and classes (every function a class defines): with it in the
-    fingerprint, a change to the network's or the training loop's code means new weights, not stale ones."""
+    """A short hash of the source of functions, classes (every function a class defines) and modules (the whole
+    file): with it in the fingerprint, a change to the network's or the training loop's code means new weights,
+    not stale ones."""
     sources = []
     for thing in code:
+        if inspect.ismodule(thing):
+            sources.append(inspect.getsource(thing))
+            continue
         functions = [f for f in vars(thing).values() if inspect.isfunction(f)] if inspect.isclass(thing) else [thing]
         sources += [inspect.getsource(f) for f in functions]
     return cache.content_key(params=sources)

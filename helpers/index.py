@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -245,3 +246,22 @@ def query_batch(index: AnnoyIndex, queries: np.ndarray, k: int, search_k: int = 
         for done in pool.map(work, range(0, n, chunk)):
             bar.update(done)
     return ids, dists
+
+
+def query_batch_cached(index: AnnoyIndex, info: IndexInfo, queries: np.ndarray, k: int, name: str,
+                       search_k: int = -1, show_progress: bool = True, label: str = "queries"
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``query_batch``, saved as ``answers-<name>-k<k>.npz`` in the cache and reused while the same queries are
+    asked of the same index file (``build_or_load``'s: its fingerprint, size and modification time) with the same
+    ``k`` and ``search_k`` by the same Annoy version. For answers a notebook has already shown how to get."""
+    queries = check_vectors(queries, "queries")
+    built_from = cache.read_fingerprint(info.path)
+    if built_from is None:
+        raise ValueError(f"{info.path.name} has no fingerprint: give an index from build_or_load")
+    stat = info.path.stat()
+    wanted = {"index": built_from, "index_bytes": stat.st_size, "index_mtime_ns": stat.st_mtime_ns,
+              "queries_blake2b": cache.content_key(queries), "k": int(k), "search_k": int(search_k),
+              "annoy": metadata.version("annoy")}
+    return cache.load_or_make_neighbours(
+        cache.cache_file(f"answers-{name}-k{k}.npz"), wanted,
+        lambda: query_batch(index, queries, k, search_k, show_progress=show_progress, label=label), len(queries), k)

@@ -171,6 +171,8 @@ def test_code_key_follows_the_source_of_functions_and_classes() -> None:
     assert features.code_key(schedule, TinyNet) == features.code_key(schedule, TinyNet)
     assert features.code_key(schedule) != features.code_key(other_schedule)
     assert features.code_key(TinyNet) != features.code_key(train_tiny)  # a class counts by its methods' source
+    assert features.code_key(schedule, fast_conv) != features.code_key(schedule)  # a module counts by its file
+    assert features.code_key(fast_conv) == features.code_key(fast_conv)
 
 
 def test_a_saved_model_loads_in_another_process_without_its_class(cache_dir: Path) -> None:

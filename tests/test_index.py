@@ -184,3 +184,27 @@ def test_a_build_from_other_data_is_refused_and_not_kept(data: np.ndarray, tmp_p
     with pytest.raises(ValueError, match="built from other data"):
         index.build_or_load(data, tmp_path / "wrong.ann", "angular", 3, build=wrong, show_progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cached_answers_are_reused_only_for_the_same_index_queries_and_knobs(
+        data: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("helpers.config.CACHE_DIR", tmp_path)
+    built, info = index.build_or_load(data, tmp_path / "idx.ann", "angular", 5, show_progress=False)
+    calls = []
+    real = index.query_batch
+    monkeypatch.setattr(index, "query_batch", lambda *a, **k: calls.append(a[3]) or real(*a, **k))
+    ids, dists = index.query_batch_cached(built, info, data[:20], 3, "t", show_progress=False)
+    assert calls == [-1] and ids.shape == dists.shape == (20, 3)
+    np.testing.assert_array_equal(ids, real(built, data[:20], 3, show_progress=False)[0])
+    again = index.query_batch_cached(built, info, data[:20], 3, "t", show_progress=False)
+    assert calls == [-1] and np.array_equal(again[0], ids) and np.array_equal(again[1], dists)  # from the file
+    index.query_batch_cached(built, info, data[:20], 3, "t", search_k=50, show_progress=False)
+    index.query_batch_cached(built, info, data[1:21], 3, "t", search_k=50, show_progress=False)
+    assert calls == [-1, 50, 50]  # another search_k, other queries: asked again
+    built.unload()
+    rebuilt, info = index.build_or_load(data, tmp_path / "idx.ann", "angular", 6, show_progress=False)
+    index.query_batch_cached(rebuilt, info, data[1:21], 3, "t", search_k=50, show_progress=False)
+    assert calls == [-1, 50, 50, 50]  # another index file: asked again
+    Path(str(info.path) + ".json").unlink()
+    with pytest.raises(ValueError, match="no fingerprint"):
+        index.query_batch_cached(rebuilt, info, data[:20], 3, "t", show_progress=False)
