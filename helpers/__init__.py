@@ -28,7 +28,7 @@ def _major_minor(version: str) -> tuple[int, int]:
 def environment_problems() -> list[str]:
     """Return one sentence per problem that stops the series from working here."""
     if tuple(sys.version_info[:2]) < MIN_PYTHON:
-        return [f"This tutorial needs Python 3.11 or newer (tested on 3.11, 3.12 and 3.13), not Python "
+        return [f"This tutorial needs Python 3.11 or newer (tested on 3.11 to 3.15), not Python "
                 f"{sys.version_info[0]}.{sys.version_info[1]}; install a newer Python and {FIX}."]
     problems = []
     try:

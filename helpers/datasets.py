@@ -252,7 +252,9 @@ def quick_datasets(train: Sequence, test: Sequence) -> tuple[Sequence, Sequence]
     """Quick mode's subsets as Chainer datasets: the same seeded rows, in the same order, as ``quick_subsets``."""
     def cut(dataset: Sequence, n: int) -> Sequence:
         rows = sample_rows(len(dataset), min(n, len(dataset)))
-        return chainer.datasets.SubDataset(dataset, 0, len(rows), order=rows)
+        # SubDataset's ``order`` must permute the whole base dataset: the chosen rows first, then the others.
+        order = np.concatenate([rows, np.setdiff1d(np.arange(len(dataset)), rows)])
+        return chainer.datasets.SubDataset(dataset, 0, len(rows), order=order)
 
     return cut(train, config.QUICK_TRAIN), cut(test, config.QUICK_TEST)
 

@@ -121,3 +121,88 @@ def plot_metric_comparison(results: dict[str, tuple[float, float, float]], title
     if path is not None:
         fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
+
+
+# --------------------------------------------------------------------------- Annoy's trees in 2-D (notebook 01)
+
+def _clip(polygon: np.ndarray, normal: np.ndarray, offset: float, keep_positive: bool) -> np.ndarray:
+    """The part of a convex polygon (corners in order) on one side of the line normal . x + offset = 0."""
+    side = (polygon @ normal + offset) * (1 if keep_positive else -1)
+    kept = []
+    for i, (p, s) in enumerate(zip(polygon, side, strict=True)):
+        q, t = polygon[(i + 1) % len(polygon)], side[(i + 1) % len(polygon)]
+        if s >= 0:
+            kept.append(p)
+        if (s >= 0) != (t >= 0):  # the edge crosses the line: keep the crossing point
+            kept.append(p + (q - p) * (s / (s - t)))
+    return np.array(kept).reshape(-1, 2)
+
+
+def tree_cells(nodes: np.ndarray, ids: np.ndarray, root: int, n_items: int, box: np.ndarray) -> tuple[list, list]:
+    """One tree of a 2-D Annoy index (``nodes``, ``ids`` as notebook 01 reads them from the file), walked from
+    ``root``: the split lines, each clipped to its cell of ``box`` (a polygon), and the leaves' item ids."""
+    lines, leaves, stack = [], [], [(root, box)]
+    while stack:
+        i, cell = stack.pop()
+        count = nodes["n_descendants"][i]
+        if count == 1 and i < n_items:  # an item on its own
+            leaves.append(np.array([i]))
+        elif count <= ids.shape[1] or len(cell) < 3:
+            leaves.append(ids[i, :count].copy())
+        else:
+            normal = nodes["v"][i].astype(float)
+            offset = float(nodes["a"][i]) if "a" in nodes.dtype.names else 0.0
+            side = cell @ normal + offset
+            ends = [p + (q - p) * (s / (s - t)) for p, q, s, t in zip(cell, np.roll(cell, -1, 0), side,
+                                                                     np.roll(side, -1), strict=True)
+                    if (s >= 0) != (t >= 0)]  # where the cell's edges cross the line
+            if len(ends) == 2:
+                lines.append(np.array(ends))
+            stack.append((int(nodes["children"][i][1]), _clip(cell, normal, offset, True)))
+            stack.append((int(nodes["children"][i][0]), _clip(cell, normal, offset, False)))
+    return lines, leaves
+
+
+def plot_annoy_trees(points: np.ndarray, trees: Sequence[tuple[list, list]], titles: Sequence[str],
+                     path: str | Path | None = None) -> Figure:
+    """One panel per tree: its split lines over the 2-D points, each leaf's points in one colour."""
+    fig, axes = plt.subplots(1, len(trees), figsize=(4.2 * len(trees), 4.2), squeeze=False)
+    colours = plt.get_cmap("tab20")
+    for ax, (lines, leaves), title in zip(axes[0], trees, titles, strict=True):
+        for line in lines:
+            ax.plot(line[:, 0], line[:, 1], color="0.55", linewidth=0.8)
+        for n, leaf in enumerate(leaves):
+            ax.scatter(points[leaf, 0], points[leaf, 1], s=9, color=colours(n % 20))
+        ax.set_title(title, fontsize=10)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    return fig
+
+
+def plot_search_steps(points: np.ndarray, query: np.ndarray, true_ids: np.ndarray, candidates: Sequence[np.ndarray],
+                      titles: Sequence[str], radius: float = 1.2, path: str | Path | None = None) -> Figure:
+    """One panel per search: the 2-D points within ``radius`` of the query in grey, that search's candidates in
+    colour, the query as a star and its true nearest points ringed."""
+    fig, axes = plt.subplots(1, len(candidates), figsize=(4.2 * len(candidates), 4.4), squeeze=False)
+    for ax, found, title in zip(axes[0], candidates, titles, strict=True):
+        ax.scatter(points[:, 0], points[:, 1], s=9, color="0.8")
+        ax.scatter(points[found, 0], points[found, 1], s=14, color="tab:blue", label="candidates")
+        ax.scatter(points[true_ids, 0], points[true_ids, 1], s=80, facecolors="none", edgecolors="tab:red",
+                   linewidths=1.2, label="true 10 nearest")
+        ax.scatter([query[0]], [query[1]], s=160, marker="*", color="tab:orange", edgecolors="black", zorder=3,
+                   label="query")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(query[0] - radius, query[0] + radius)
+        ax.set_ylim(query[1] - radius, query[1] + radius)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][0].legend(loc="lower left", fontsize=8, framealpha=0.9)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    return fig

@@ -256,3 +256,17 @@ def test_a_crafted_cifar_pickle_is_refused_and_runs_nothing(tmp_path: Path, chai
                                 log=lambda s: None)
     assert not marker.exists()
     assert not datasets.cache_is_complete(datasets.CIFAR10, chainer_root)
+
+
+@pytest.mark.parametrize("n_train, n_test", [(50_000, 10_000), (12_000, 800), (7, 3)])
+def test_quick_datasets_cut_chainer_datasets_of_any_size(n_train: int, n_test: int) -> None:
+    """Chainer's SubDataset wants an order as long as its base: quick_datasets must give one, for any size."""
+    import chainer
+
+    def numbered(n: int) -> chainer.datasets.TupleDataset:
+        return chainer.datasets.TupleDataset(np.arange(n, dtype=np.float32)[:, None], np.arange(n, dtype=np.int32))
+
+    train, test = datasets.quick_datasets(numbered(n_train), numbered(n_test))
+    for dataset, n, kept in ((train, n_train, 10_000), (test, n_test, 1_000)):
+        _, labels = datasets.to_arrays(dataset)
+        assert labels.tolist() == datasets.sample_rows(n, min(kept, n)).tolist()  # the seeded rows, in order

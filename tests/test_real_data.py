@@ -61,3 +61,22 @@ def test_real_cifar10_through_chainer() -> None:
     _, test_labels = chainer.dataset.concat_examples(test[:])
     assert np.bincount(train_labels).tolist() == [5000] * 10
     assert np.bincount(test_labels).tolist() == [1000] * 10
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar-10"])
+def test_quick_datasets_are_quick_subsets_of_the_real_data(name: str) -> None:
+    """Quick mode's Chainer datasets (notebooks 02, 03) hold the same rows, in the same order, as its arrays."""
+    import chainer
+
+    _ensure(name, datasets.chainer_dataset_root())
+    if name == "mnist":
+        train_val, test = chainer.datasets.get_mnist(withlabel=True, ndim=1)
+        train, _ = chainer.datasets.split_dataset_random(train_val, 50000, seed=0)
+    else:
+        train, test = chainer.datasets.get_cifar10()
+    quick_train, quick_test = datasets.quick_datasets(train, test)
+    assert (len(quick_train), len(quick_test)) == (10_000, 1_000)
+    got = (*datasets.to_arrays(quick_train), *datasets.to_arrays(quick_test))
+    want = datasets.quick_subsets(*datasets.to_arrays(train), *datasets.to_arrays(test))
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
