@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 QUICK_ENV = "ANN_TUTORIAL_QUICK"  # helpers.config.QUICK_ENV (not imported: this script runs no helpers code)
 CELL_TIMEOUT = 1500  # seconds, as pytest.ini gives nbval
@@ -66,11 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
-    env = {name: value for name, value in os.environ.items() if name != QUICK_ENV}  # the option decides, not
-    if args.quick_from_shell:                                                        # a leftover in the shell
+    env = {name: value for name, value in os.environ.items() if name != QUICK_ENV}  # the option decides the mode
+    mode = "full mode"
+    if args.quick_from_shell:
         env[QUICK_ENV] = "1"  # as `ANN_TUTORIAL_QUICK=1 jupyter lab` gives it to every kernel
-    mode = "quick mode (%env in the notebook)" if args.quick else "quick mode (environment)" \
-        if args.quick_from_shell else "full mode"
+        mode = "quick mode (environment)"
+    elif args.quick:
+        mode = "quick mode (%env in the notebook)"
     print(f"running {len(args.notebooks)} notebook(s) in {mode}; cache: {os.environ.get('ANN_TUTORIAL_CACHE', 'cache/')}",
           flush=True)
 
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path.name}: {label} ...", flush=True)
             try:
                 runs.append(run(path.resolve(), args.quick, env, args.save, label))
-            except CellExecutionError as error:
+            except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
                 plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # the traceback without its terminal colours
                 print(f"FAILED {path.name} ({label}):\n{plain}", file=sys.stderr, flush=True)
                 return 1
