@@ -125,17 +125,20 @@ def plot_metric_comparison(results: dict[str, tuple[float, float, float]], title
 
 # --------------------------------------------------------------------------- Annoy's trees in 2-D (notebook 01)
 
-def _clip(polygon: np.ndarray, normal: np.ndarray, offset: float, keep_positive: bool) -> np.ndarray:
-    """The part of a convex polygon (corners in order) on one side of the line normal . x + offset = 0."""
-    side = (polygon @ normal + offset) * (1 if keep_positive else -1)
-    kept = []
-    for i, (p, s) in enumerate(zip(polygon, side, strict=True)):
-        q, t = polygon[(i + 1) % len(polygon)], side[(i + 1) % len(polygon)]
-        if s >= 0:
-            kept.append(p)
-        if (s >= 0) != (t >= 0):  # the edge crosses the line: keep the crossing point
-            kept.append(p + (q - p) * (s / (s - t)))
-    return np.array(kept).reshape(-1, 2)
+def _split(cell: np.ndarray, normal: np.ndarray, offset: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A convex polygon (corners in order) cut by the line normal . x + offset = 0: its part on the negative side,
+    its part on the positive side, and the segment where the line crosses it (no rows if it does not)."""
+    side = cell @ normal + offset
+    negative, positive, crossings = [], [], []
+    for p, q, s, t in zip(cell, np.roll(cell, -1, axis=0), side, np.roll(side, -1), strict=True):
+        (positive if s >= 0 else negative).append(p)
+        if (s >= 0) != (t >= 0):  # this edge crosses the line: the crossing point belongs to both parts
+            crossing = p + (q - p) * (s / (s - t))
+            negative.append(crossing)
+            positive.append(crossing)
+            crossings.append(crossing)
+    return (np.array(negative).reshape(-1, 2), np.array(positive).reshape(-1, 2),
+            np.array(crossings).reshape(-1, 2))
 
 
 def tree_cells(nodes: np.ndarray, ids: np.ndarray, root: int, n_items: int, box: np.ndarray) -> tuple[list, list]:
@@ -150,16 +153,12 @@ def tree_cells(nodes: np.ndarray, ids: np.ndarray, root: int, n_items: int, box:
         elif count <= ids.shape[1] or len(cell) < 3:
             leaves.append(ids[i, :count].copy())
         else:
-            normal = nodes["v"][i].astype(float)
             offset = float(nodes["a"][i]) if "a" in nodes.dtype.names else 0.0
-            side = cell @ normal + offset
-            ends = [p + (q - p) * (s / (s - t)) for p, q, s, t in zip(cell, np.roll(cell, -1, 0), side,
-                                                                     np.roll(side, -1), strict=True)
-                    if (s >= 0) != (t >= 0)]  # where the cell's edges cross the line
-            if len(ends) == 2:
-                lines.append(np.array(ends))
-            stack.append((int(nodes["children"][i][1]), _clip(cell, normal, offset, True)))
-            stack.append((int(nodes["children"][i][0]), _clip(cell, normal, offset, False)))
+            negative, positive, segment = _split(cell, nodes["v"][i].astype(float), offset)
+            if len(segment) == 2:
+                lines.append(segment)
+            stack.append((int(nodes["children"][i][1]), positive))
+            stack.append((int(nodes["children"][i][0]), negative))
     return lines, leaves
 
 

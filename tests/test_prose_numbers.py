@@ -90,15 +90,17 @@ def unsupported(notebook_path: Path, notebook: dict, others: dict[str, str], rea
     return problems
 
 
-def load_all() -> tuple[dict[Path, dict], dict[str, str], str]:
+@pytest.fixture(scope="module")
+def series() -> tuple[dict[Path, dict], dict[str, str], str]:
+    """Every notebook (read once for all of this module's tests), each one's run text by number, the README."""
     notebooks = {p: json.loads(p.read_text()) for p in NOTEBOOKS}
     others = {p.name[:2]: run_text(nb) for p, nb in notebooks.items()}
     return notebooks, others, (ROOT / "README.md").read_text()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_every_number_in_the_prose_comes_from_a_run_or_a_named_source(path: Path) -> None:
-    notebooks, others, readme = load_all()
+def test_every_number_in_the_prose_comes_from_a_run_or_a_named_source(series: tuple, path: Path) -> None:
+    notebooks, others, readme = series
     problems = unsupported(path, notebooks[path], others, readme)
     assert not problems, "numbers in the prose that no output or named source shows:\n" + "\n".join(problems)
 
