@@ -29,8 +29,13 @@ def test_memory_use_sees_this_process_and_a_mapped_file(tmp_path: Path) -> None:
 
 @linux_only
 def test_peak_while_tells_anonymous_from_file_backed_memory(tmp_path: Path) -> None:
-    _, peak = memory.peak_while(lambda: (np.ones(12_500_000, dtype=np.float32).sum(), time.sleep(0.05)))
-    assert peak["anonymous"] > 40  # 50 MB held for at least 50 ms
+    def hold_anonymous() -> float:
+        data = np.ones(12_500_000, dtype=np.float32)  # 50 MB, every page written
+        time.sleep(0.05)  # held while the sampler (every 10 ms) looks
+        return float(data.sum())
+
+    total, peak = memory.peak_while(hold_anonymous)
+    assert total == 12_500_000 and peak["anonymous"] > 40
     path = tmp_path / "pages.bin"
     path.write_bytes(os.urandom(30_000_000))
 
