@@ -111,6 +111,123 @@ def why_not_reusable(path: Path, wanted: dict) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------- the main path: reuse, or make and save
+
+
+def load_or_make(path: Path, wanted: dict, load: Callable[[Path], T], make: Callable[[], T],
+                 write: Callable[[T, Path], None], log: Callable[[str], None] = print,
+                 needed: Callable[[T], int] | None = None) -> tuple[T, bool]:
+    """Reuse the artefact at ``path`` if it passes validation, else make, save and reload it.
+
+    Returns (value, reused). The value always comes from ``load(path)``, so a fresh result and a reused one are
+    read the same way. A file that exists but cannot be reused is announced with ``log`` and the reason; so is a
+    new start after an earlier run was stopped while making it. ``needed(value)``: bytes the file takes at least,
+    for the message if it does not fit.
+    """
+    reason = why_not_reusable(path, wanted)
+    if reason is None:
+        try:
+            return load(path), True
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            reason = f"it could not be read ({e})"
+    marker = unfinished_marker(path)
+    stopped = _stopped_earlier(marker)
+    stopped = _remove_stale_parts(path) or stopped
+    if path.exists():
+        log(f"cache: remaking {path.name}: {reason}")
+    elif stopped:
+        log(f"cache: {path.name}: an earlier run stopped before finishing; starting again")
+    with contextlib.suppress(OSError):  # only for that message: never a reason to fail
+        marker.write_text(str(os.getpid()))
+    try:
+        value = make()
+        save(path, wanted, lambda tmp: write(value, tmp), None if needed is None else needed(value))
+    except Exception:
+        marker.unlink(missing_ok=True)  # an error, already shown: the next run is a new attempt, not a resumption
+        raise
+    marker.unlink(missing_ok=True)  # (Ctrl-C and other BaseExceptions skip this: the next run says so)
+    return load(path), False
+
+
+def save(path: Path, wanted: dict, write: Callable[[Path], None], needed: int | None = None) -> None:
+    """Write an artefact with ``write(temporary_path)``, rename it into place, then record its fingerprint."""
+    sidecar(path).unlink(missing_ok=True)  # from here until the end the old fingerprint must not vouch for anything
+    write_atomically(path, write, needed)
+    record = json.dumps({"fingerprint": wanted, "bytes": path.stat().st_size}, indent=1)
+    try:
+        write_atomically(sidecar(path), lambda tmp: tmp.write_text(record))
+    except NoSpaceError as e:
+        size = _size(path)
+        path.unlink(missing_ok=True)  # without its fingerprint it is never reused: give its space back
+        raise no_space_error(e.errno, path, size + len(record)) from e
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def write_atomically(path: Path, write: Callable[[Path], None], needed: int | None = None) -> None:
+    """Create ``path`` by ``write(temporary_path)`` and a rename: readers see the old file or the whole new one.
+
+    The temporary file sits in the same folder under a unique name (with this process's id), so two processes
+    writing the same artefact never mix their bytes; a failure (or Ctrl-C) removes it and gives its space back.
+    An out-of-space failure raises ``NoSpaceError``; ``needed`` (bytes, a lower bound) goes into its message.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{os.getpid()}-", suffix=".part")
+    os.close(fd)
+    tmp = Path(name)
+    with _cleaned_up(tmp, path, needed):
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes the file private; give it the permissions open() would
+        os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def scratch_file(path: Path, needed: int | None = None) -> Iterator[Path]:
+    """A file to write and measure, deleted (its space given back) when the block ends, however it ends."""
+    try:
+        with _cleaned_up(path, path, needed):
+            yield path
+    finally:
+        discard(path)
+
+
+def load_neighbours(path: Path, n_queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, distances) as ``save_neighbours`` wrote them, checked: ``(n_queries, k)`` integer ids and float32
+    distances. A damaged or different file raises ValueError (``load_or_make`` then makes it again)."""
+    try:
+        with np.load(path) as saved:
+            ids, dists = saved["ids"], saved["dists"]
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"damaged ({e})") from e
+    if ids.shape != (n_queries, k) or dists.shape != ids.shape:
+        raise ValueError(f"holds arrays of shape {ids.shape}, not {(n_queries, k)}")
+    if ids.dtype.kind != "i" or dists.dtype != np.float32:
+        raise ValueError(f"holds {ids.dtype} ids and {dists.dtype} distances, not integers and float32")
+    return ids, dists
+
+
+def save_neighbours(neighbours: tuple[np.ndarray, np.ndarray], tmp: Path) -> None:
+    """Write (ids, distances) to ``tmp`` as one ``.npz`` file (``load_or_make`` renames it when complete)."""
+    with open(tmp, "wb") as f:
+        np.savez(f, ids=neighbours[0], dists=neighbours[1])
+
+
+def load_or_make_neighbours(path: Path, wanted: dict, make: Callable[[], tuple[np.ndarray, np.ndarray]],
+                            n_queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``load_or_make`` for nearest-neighbour answers, (ids, distances) of ``n_queries`` queries with ``k`` each."""
+    return load_or_make(path, wanted, lambda p: load_neighbours(p, n_queries, k), make, save_neighbours)[0]
+
+
+def load_or_make_records(path: Path, wanted: dict, record: type[T], make: Callable[[], list[T]],
+                         log: Callable[[str], None] = print) -> tuple[list[T], bool]:
+    """``load_or_make`` for a list of dataclass ``record``s (sweep and comparison results), stored as JSON."""
+    return load_or_make(
+        path, wanted, load=lambda p: [record(**fields) for fields in json.loads(p.read_text())], make=make,
+        write=lambda records, tmp: tmp.write_text(json.dumps([dataclasses.asdict(r) for r in records], indent=1)),
+        log=log)
+
+
 # --------------------------------------------------------------------------- failed writes
 
 
@@ -222,49 +339,6 @@ def _cleaned_up(tmp: Path, path: Path, needed: int | None) -> Iterator[None]:
         raise no_space_error(code, path, max(needed or 0, written) or None) from e
 
 
-@contextlib.contextmanager
-def scratch_file(path: Path, needed: int | None = None) -> Iterator[Path]:
-    """A file to write and measure, deleted (its space given back) when the block ends, however it ends."""
-    try:
-        with _cleaned_up(path, path, needed):
-            yield path
-    finally:
-        discard(path)
-
-
-def write_atomically(path: Path, write: Callable[[Path], None], needed: int | None = None) -> None:
-    """Create ``path`` by ``write(temporary_path)`` and a rename: readers see the old file or the whole new one.
-
-    The temporary file sits in the same folder under a unique name (with this process's id), so two processes
-    writing the same artefact never mix their bytes; a failure (or Ctrl-C) removes it and gives its space back.
-    An out-of-space failure raises ``NoSpaceError``; ``needed`` (bytes, a lower bound) goes into its message.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{os.getpid()}-", suffix=".part")
-    os.close(fd)
-    tmp = Path(name)
-    with _cleaned_up(tmp, path, needed):
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes the file private; give it the permissions open() would
-        os.replace(tmp, path)
-
-
-def save(path: Path, wanted: dict, write: Callable[[Path], None], needed: int | None = None) -> None:
-    """Write an artefact with ``write(temporary_path)``, rename it into place, then record its fingerprint."""
-    sidecar(path).unlink(missing_ok=True)  # from here until the end the old fingerprint must not vouch for anything
-    write_atomically(path, write, needed)
-    record = json.dumps({"fingerprint": wanted, "bytes": path.stat().st_size}, indent=1)
-    try:
-        write_atomically(sidecar(path), lambda tmp: tmp.write_text(record))
-    except NoSpaceError as e:
-        size = _size(path)
-        path.unlink(missing_ok=True)  # without its fingerprint it is never reused: give its space back
-        raise no_space_error(e.errno, path, size + len(record)) from e
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------- interrupted runs
 
 
@@ -305,74 +379,3 @@ def _stopped_earlier(marker: Path) -> bool:
     except (OSError, ValueError):
         return True
     return writer == os.getpid() or not _running(writer)
-
-
-def load_or_make(path: Path, wanted: dict, load: Callable[[Path], T], make: Callable[[], T],
-                 write: Callable[[T, Path], None], log: Callable[[str], None] = print,
-                 needed: Callable[[T], int] | None = None) -> tuple[T, bool]:
-    """Reuse the artefact at ``path`` if it passes validation, else make, save and reload it.
-
-    Returns (value, reused). The value always comes from ``load(path)``, so a fresh result and a reused one are
-    read the same way. A file that exists but cannot be reused is announced with ``log`` and the reason; so is a
-    new start after an earlier run was stopped while making it. ``needed(value)``: bytes the file takes at least,
-    for the message if it does not fit.
-    """
-    reason = why_not_reusable(path, wanted)
-    if reason is None:
-        try:
-            return load(path), True
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            reason = f"it could not be read ({e})"
-    marker = unfinished_marker(path)
-    stopped = _stopped_earlier(marker)
-    stopped = _remove_stale_parts(path) or stopped
-    if path.exists():
-        log(f"cache: remaking {path.name}: {reason}")
-    elif stopped:
-        log(f"cache: {path.name}: an earlier run stopped before finishing; starting again")
-    with contextlib.suppress(OSError):  # only for that message: never a reason to fail
-        marker.write_text(str(os.getpid()))
-    try:
-        value = make()
-        save(path, wanted, lambda tmp: write(value, tmp), None if needed is None else needed(value))
-    except Exception:
-        marker.unlink(missing_ok=True)  # an error, already shown: the next run is a new attempt, not a resumption
-        raise
-    marker.unlink(missing_ok=True)  # (Ctrl-C and other BaseExceptions skip this: the next run says so)
-    return load(path), False
-
-
-def load_neighbours(path: Path, n_queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, distances) as ``save_neighbours`` wrote them, checked: ``(n_queries, k)`` integer ids and float32
-    distances. A damaged or different file raises ValueError (``load_or_make`` then makes it again)."""
-    try:
-        with np.load(path) as saved:
-            ids, dists = saved["ids"], saved["dists"]
-    except zipfile.BadZipFile as e:
-        raise ValueError(f"damaged ({e})") from e
-    if ids.shape != (n_queries, k) or dists.shape != ids.shape:
-        raise ValueError(f"holds arrays of shape {ids.shape}, not {(n_queries, k)}")
-    if ids.dtype.kind != "i" or dists.dtype != np.float32:
-        raise ValueError(f"holds {ids.dtype} ids and {dists.dtype} distances, not integers and float32")
-    return ids, dists
-
-
-def save_neighbours(neighbours: tuple[np.ndarray, np.ndarray], tmp: Path) -> None:
-    """Write (ids, distances) to ``tmp`` as one ``.npz`` file (``load_or_make`` renames it when complete)."""
-    with open(tmp, "wb") as f:
-        np.savez(f, ids=neighbours[0], dists=neighbours[1])
-
-
-def load_or_make_neighbours(path: Path, wanted: dict, make: Callable[[], tuple[np.ndarray, np.ndarray]],
-                            n_queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``load_or_make`` for nearest-neighbour answers, (ids, distances) of ``n_queries`` queries with ``k`` each."""
-    return load_or_make(path, wanted, lambda p: load_neighbours(p, n_queries, k), make, save_neighbours)[0]
-
-
-def load_or_make_records(path: Path, wanted: dict, record: type[T], make: Callable[[], list[T]],
-                         log: Callable[[str], None] = print) -> tuple[list[T], bool]:
-    """``load_or_make`` for a list of dataclass ``record``s (sweep and comparison results), stored as JSON."""
-    return load_or_make(
-        path, wanted, load=lambda p: [record(**fields) for fields in json.loads(p.read_text())], make=make,
-        write=lambda records, tmp: tmp.write_text(json.dumps([dataclasses.asdict(r) for r in records], indent=1)),
-        log=log)

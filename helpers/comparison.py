@@ -105,10 +105,10 @@ def measure_build(build: Build, train: np.ndarray, queries: np.ndarray, exact_di
             adapter.set_query_knob(value)
             timing = time_queries(adapter.search_one(k), queries, k, repeats)
             points.append(Measurement(
-                adapter.family or adapter.library, adapter.settings, dict(adapter.params), adapter.knob, value,
-                timing.qps, timing.qps_low, timing.qps_high, recall_at_k(timing.ids, exact_dists, train, queries,
-                                                                         "angular", k),
-                build_seconds, disk_mb, add_seconds=adapter.add_seconds, memory_mb=memory_mb))
+                library=adapter.family or adapter.library, settings=adapter.settings, params=dict(adapter.params),
+                knob=adapter.knob, knob_value=value, qps=timing.qps, qps_low=timing.qps_low,
+                qps_high=timing.qps_high, recall=recall_at_k(timing.ids, exact_dists, train, queries, "angular", k),
+                build_seconds=build_seconds, disk_mb=disk_mb, add_seconds=adapter.add_seconds, memory_mb=memory_mb))
             if on_point is not None:
                 on_point()
         good = [p for p in points if p.recall >= BATCH_RECALL]
@@ -132,12 +132,13 @@ def _dropped_at_exit(adapter: Adapter) -> Iterator[None]:
 def compare(builds: Sequence[Build], train: np.ndarray, queries: np.ndarray, exact_dists: np.ndarray, name: str,
             k: int = 10, repeats: int = 3, batch_queries: np.ndarray | None = None,
             show_progress: bool = True) -> tuple[list[Measurement], bool]:
-    """Measure every build setting, or reuse an identical earlier comparison; returns (points, reused).
+    """Measure every build setting, or reuse its identical earlier measurement; returns (points, all reused).
 
     ``train`` and ``queries`` must be unit-length (``vectors.normalise``); ``exact_dists`` are the exact angular
     distances of each query's ``k`` nearest training rows; ``batch_queries`` (default: ``queries``) are the ones
-    sent as one batch. Cached as ``compare-<name>.json``; the fingerprint covers the data, every setting and the
-    libraries' versions.
+    sent as one batch. Each build is cached as ``compare-<name>-<build>.json`` (as ann-benchmarks keeps one
+    result file per build); its fingerprint covers the data, the build's name and knob values, and the libraries'
+    versions.
     """
     train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
     if len(exact_dists) != len(queries):
@@ -147,24 +148,30 @@ def compare(builds: Sequence[Build], train: np.ndarray, queries: np.ndarray, exa
         raise ValueError("train rows must have length 1 (vectors.normalise): FAISS's inner product is cosine "
                          "only then")
     names = [b.name for b in builds]
-    if len(set(names)) != len(names):
-        raise ValueError(f"two build settings share a name: {names}")
+    if len({_file_name(n) for n in names}) != len(names):
+        raise ValueError(f"two build settings share a name (or a file name): {names}")
     batch_queries = queries if batch_queries is None else check_vectors(batch_queries, "batch_queries")
-    wanted = {"data_blake2b": cache.content_key(train, queries, exact_dists, batch_queries),
-              "builds": {b.name: list(b.knob_values) for b in builds}, "k": int(k), "repeats": int(repeats),
-              "versions": versions(), "record": RECORD_VERSION}
+    data_key = cache.content_key(train, queries, exact_dists, batch_queries)
     scratch = cache.cache_file(f"compare-{name}-scratch.index")
+    results, all_reused = [], True
+    with Progress(f"compare {name}", total=sum(len(b.knob_values) for b in builds), enabled=show_progress) as bar:
+        for build in builds:  # one result file per build: a new or changed setting re-measures only itself
+            wanted = {"data_blake2b": data_key, "build": build.name, "knob_values": list(build.knob_values),
+                      "k": int(k), "repeats": int(repeats), "versions": versions(), "record": RECORD_VERSION}
+            points, reused = cache.load_or_make_records(
+                cache.cache_file(f"compare-{name}-{_file_name(build.name)}.json"), wanted, Measurement,
+                lambda build=build: measure_build(build, train, queries, exact_dists, k, repeats, scratch,
+                                                  batch_queries, on_point=lambda: bar.update(1)))
+            if reused:
+                bar.update(len(build.knob_values))
+            results += points
+            all_reused = all_reused and reused
+    return results, all_reused
 
-    def measure() -> list[Measurement]:
-        points = []
-        total = sum(len(b.knob_values) for b in builds)
-        with Progress(f"compare {name}", total=total, enabled=show_progress) as bar:
-            for build in builds:
-                points += measure_build(build, train, queries, exact_dists, k, repeats, scratch, batch_queries,
-                                        on_point=lambda: bar.update(1))
-        return points
 
-    return cache.load_or_make_records(cache.cache_file(f"compare-{name}.json"), wanted, Measurement, measure)
+def _file_name(label: str) -> str:
+    """A build's label as part of a file name: letters, digits and - only ("hnswlib M=16" -> "hnswlib-M-16")."""
+    return "-".join("".join(c if c.isalnum() else " " for c in label).split())
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from helpers.exact import LARGER_IS_NEARER, distances_to
+from helpers.exact import distances_to, larger_is_nearer
 
 RECALL_EPSILON = 1e-3  # as in ann-benchmarks
 
@@ -44,7 +44,7 @@ def recall_at_k(approx_ids: np.ndarray, exact_dists: np.ndarray, train: np.ndarr
         raise ValueError(f"need at least {k} neighbours per query")
     true = distances_to(train, queries, approx_ids, metric)
     kth = np.asarray(exact_dists)[:, k - 1:k]
-    hits = true >= kth - epsilon if metric in LARGER_IS_NEARER else true <= kth + epsilon
+    hits = true >= kth - epsilon if larger_is_nearer(metric) else true <= kth + epsilon
     return float(hits.sum() / (len(approx_ids) * k))
 
 

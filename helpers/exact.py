@@ -19,7 +19,10 @@ from helpers.checks import check_metric, check_vectors
 from helpers.progress import Progress
 from helpers.vectors import normalise
 
-LARGER_IS_NEARER = {"dot"}
+
+def larger_is_nearer(metric: str) -> bool:
+    """Whether a larger value means nearer: only for ``"dot"`` (an inner product, not a distance)."""
+    return check_metric(metric) == "dot"
 
 
 def _angular_from_cosines(cos: np.ndarray) -> np.ndarray:
@@ -41,8 +44,7 @@ def _euclidean_from_cosines(cos: np.ndarray, q_norms: np.ndarray, norms: np.ndar
 def distance_function(train: np.ndarray, metric: str) -> Callable[[np.ndarray], np.ndarray]:
     """A function from a chunk of queries (m, d) to their distances to every row of ``train``, (m, n).
 
-    The per-dataset work (normalising, norms) is done once, here, not per chunk. Angular and euclidean both start
-    from the cosines of unit vectors (one formula each, also when ``exact_knn_many`` computes both from one product).
+    The per-dataset work (normalising, norms) is done once, here, not per chunk.
     """
     check_metric(metric)
     if metric in ("angular", "euclidean"):
@@ -69,7 +71,7 @@ def one_query_searcher(train: np.ndarray, metric: str, k: int) -> Callable[[np.n
     This is brute force as a service would run it, for timing against Annoy; it ranks as ``exact_knn`` does.
     """
     distances = distance_function(check_vectors(train, "train"), metric)
-    sign = -1.0 if metric in LARGER_IS_NEARER else 1.0
+    sign = -1.0 if larger_is_nearer(metric) else 1.0
 
     def search(query: np.ndarray) -> np.ndarray:
         s = sign * distances(np.asarray(query, dtype=np.float32)[None, :])[0]
@@ -79,24 +81,117 @@ def one_query_searcher(train: np.ndarray, metric: str, k: int) -> Callable[[np.n
     return search
 
 
-def _angular_and_euclidean(train: np.ndarray) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-    """Both metrics' distances for a chunk of queries from one matrix product (the dearest step, done once):
-    the same operations as ``distance_function`` does for each, so the same distances, bit for bit."""
-    unit, norms = normalise(train), np.linalg.norm(train, axis=1)
+def _pair_distances(rows: np.ndarray, queries: np.ndarray, metric: str) -> np.ndarray:
+    """The distance from each query (m, d) to each of its rows (m, k, d): (m, k), in float32, from the rows
+    themselves (euclidean and manhattan from the differences)."""
+    if metric in ("euclidean", "manhattan"):
+        diff = rows - queries[:, None, :]
+        if metric == "manhattan":
+            return np.abs(diff).sum(2)
+        return np.sqrt(np.einsum("mkd,mkd->mk", diff, diff))
+    dots = np.einsum("mkd,md->mk", rows, queries)
+    if metric == "angular":  # all-zero vectors have cosine 0 with everything, as vectors.normalise makes them
+        lengths = np.sqrt(np.einsum("mkd,mkd->mk", rows, rows) * np.einsum("md,md->m", queries, queries)[:, None])
+        return np.sqrt(np.maximum(2.0 - 2.0 * dots / np.maximum(lengths, np.finfo(np.float32).tiny), 0.0))
+    if metric == "dot":
+        return dots
+    return queries.sum(1)[:, None] + rows.sum(2) - 2.0 * dots  # hamming on 0/1 vectors
 
-    def distances(q: np.ndarray) -> dict[str, np.ndarray]:
-        cos = normalise(q) @ unit.T
-        return {"angular": _angular_from_cosines(cos),
-                "euclidean": _euclidean_from_cosines(cos, np.linalg.norm(q, axis=1), norms)}
 
-    return distances
+def _distances(train: np.ndarray, queries: np.ndarray, ids: np.ndarray, metric: str) -> np.ndarray:
+    """``_pair_distances`` for the rows of ``train`` that ``ids`` (m, k; all valid) name, about 64 MB of gathered
+    rows at a time."""
+    out = np.empty(ids.shape, dtype=np.float32)
+    step = max(1, 2**24 // max(1, ids.shape[1] * queries.shape[1]))
+    for start in range(0, len(queries), step):
+        part = slice(start, start + step)
+        out[part] = _pair_distances(train[ids[part]], queries[part], metric)
+    return out
+
+
+def _ranking_keys(train: np.ndarray, metrics: tuple[str, ...]) -> Callable[[np.ndarray], Callable]:
+    """Keys that order the training rows as a metric's distances do (smaller is nearer), but cost at most one
+    pass over a matrix product: for a chunk of queries, a function ``(metric, rows)`` -> the keys of those rows of
+    the chunk, (len(rows), n).
+
+    With ``u`` the unit training rows: angular ranks by ``-(q . u)`` (``|q|`` is the same for a whole row of the
+    matrix); euclidean by ``|t|^2 - 2 q . t = |t|^2 + 2 |t| (q . -u)`` (``|q|^2`` likewise), so both come from the
+    one product ``q . -u``, whose values are angular's keys as they are. Dot ranks by ``-(q . t)``, hamming by
+    ``|t| - 2 q . t``; manhattan has no product form: its keys are its distances.
+    """
+    angular_family = {"angular", "euclidean"} & set(metrics)
+    minus_unit = np.negative(normalise(train)) if angular_family else None
+    norms = np.linalg.norm(train, axis=1) if "euclidean" in metrics else None
+    ones = train.sum(1) if "hamming" in metrics else None
+
+    def for_chunk(q: np.ndarray) -> Callable[[str, slice], np.ndarray]:
+        minus_cos = q @ minus_unit.T if angular_family else None
+        dots = q @ train.T if {"dot", "hamming"} & set(metrics) else None
+
+        def keys(metric: str, rows: slice) -> np.ndarray:
+            if metric == "angular":
+                return minus_cos[rows]
+            if metric == "euclidean":
+                key = minus_cos[rows] * (2.0 * norms)
+                key += norms ** 2
+                return key
+            if metric == "dot":
+                return np.negative(dots[rows])
+            if metric == "hamming":
+                return ones - 2.0 * dots[rows]
+            return distance_function(train, "manhattan")(q[rows])
+
+        return keys
+
+    return for_chunk
+
+
+def _distances_from_keys(metric: str, keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """The distances the ranking keys (m, k) of ``_ranking_keys`` stand for, given their queries (m, d)."""
+    if metric == "angular":  # key = -|q| cos
+        cos = -keys / np.maximum(np.linalg.norm(queries, axis=1), np.finfo(np.float32).tiny)[:, None]
+        return np.sqrt(np.maximum(2.0 - 2.0 * cos, 0.0))
+    if metric == "euclidean":  # key = |q - t|^2 - |q|^2
+        return np.sqrt(np.maximum(keys + np.einsum("md,md->m", queries, queries)[:, None], 0.0))
+    if metric == "dot":
+        return -keys
+    if metric == "hamming":  # key = differing bits - |q|
+        return keys + queries.sum(1)[:, None]
+    return keys  # manhattan: the distances themselves
+
+
+def smallest_k(keys: np.ndarray, k: int, sample: int = 2048) -> np.ndarray:
+    """The columns of each row's ``k`` smallest keys, smallest first (equal keys: the lower column first).
+
+    The same answer as ``np.argsort(keys, axis=1, kind="stable")[:, :k]``, found without sorting or selecting
+    over whole rows: the ``k``-th smallest key among ``sample`` evenly spaced columns of a row is at least its
+    ``k``-th smallest key overall, so only the keys at or under that bound can be among the ``k`` smallest. One
+    comparison pass over the matrix finds those few candidates (about ``k * n / sample`` per row), and only they
+    are sorted. Rows with too many candidates (many equal keys) are sorted whole.
+    """
+    m, n = keys.shape
+    sample = max(sample, 8 * k)
+    if n <= 2 * sample:
+        return np.argsort(keys, axis=1, kind="stable")[:, :k]
+    bound = np.partition(keys[:, :: n // sample], k - 1, axis=1)[:, k - 1:k]
+    flat = np.flatnonzero(keys <= bound)  # row by row, each row's columns in order (much faster than np.nonzero)
+    if len(flat) > 16 * k * (n // sample + 1) * m:  # many equal keys: sorting whole rows is cheaper
+        return np.argsort(keys, axis=1, kind="stable")[:, :k]
+    rows, cols = np.divmod(flat, n)
+    order = np.lexsort((cols, keys.ravel()[flat], rows))  # by row, then key, then column
+    first = np.searchsorted(rows[order], np.arange(m))  # every row has at least k candidates
+    return cols[order][first[:, None] + np.arange(k)]
+
+
+_ROWS_PER_BLOCK = 16
+"""Rows of keys made and searched at a time: a block small enough (16 x 50,000 keys: 3.2 MB) to stay in the
+processor's cache between the passes over it."""
 
 
 def _chunk_rows(metrics: tuple[str, ...], n_train: int, dim: int, budget_mb: int = 256) -> int:
-    """Queries per chunk: distances of about ``budget_mb`` per metric (the peak, with the sorting, is about twice
-    that). The chunk is as long as the most demanding of ``metrics`` allows alone: angular and euclidean together
-    get the chunks each gets alone, and so the same matrix products."""
-    per_query = n_train * 4 * max(dim if metric == "manhattan" else 3 for metric in metrics)
+    """Queries per chunk: about ``budget_mb`` of matrix products (two when dot or hamming join angular or
+    euclidean); manhattan, with no product, takes rows of differences instead."""
+    per_query = n_train * 4 * max(dim if metric == "manhattan" else 1 for metric in metrics)
     return max(1, min(1024, budget_mb * 2**20 // per_query))
 
 
@@ -104,7 +199,9 @@ def exact_knn_many(train: np.ndarray, queries: np.ndarray, k: int, metrics: tupl
                    show_progress: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``exact_knn`` for several metrics in one pass over the queries: {metric: (ids, distances)}.
 
-    Angular and euclidean together share one matrix product per chunk (``_angular_and_euclidean``).
+    Per chunk of queries: the matrix products the metrics' ranking keys come from (angular and euclidean share
+    one); then, a block of rows at a time, each metric's keys, their ``k`` smallest (``smallest_k``) and the
+    distances those ``k`` keys stand for, by which they are put in order.
     """
     train, queries = check_vectors(train, "train"), check_vectors(queries, "queries")
     metrics = tuple(dict.fromkeys(check_metric(m) for m in metrics))
@@ -114,31 +211,26 @@ def exact_knn_many(train: np.ndarray, queries: np.ndarray, k: int, metrics: tupl
         raise ValueError(f"train has {train.shape[1]} dimensions, queries {queries.shape[1]}")
     if not 1 <= k <= len(train):
         raise ValueError(f"k must be between 1 and {len(train)}; got {k}")
-    paired = ("angular", "euclidean") if {"angular", "euclidean"} <= set(metrics) else ()
-    pair = _angular_and_euclidean(train) if paired else None
-    alone = {m: distance_function(train, m) for m in metrics if m not in paired}
-
-    def distances(q: np.ndarray) -> dict[str, np.ndarray]:
-        return (pair(q) if pair else {}) | {m: f(q) for m, f in alone.items()}
-
+    chunk_keys = _ranking_keys(train, metrics)
     found = {m: (np.empty((len(queries), k), dtype=np.int64), np.empty((len(queries), k), dtype=np.float32))
              for m in metrics}
     step = _chunk_rows(metrics, len(train), train.shape[1])
     with Progress(f"exact {' + '.join(metrics)} search", total=len(queries), enabled=show_progress) as bar:
         for start in range(0, len(queries), step):
             chunk = queries[start:start + step]
-            chunk_distances = distances(chunk)
+            keys = chunk_keys(chunk)
             for metric in metrics:
-                d = chunk_distances.pop(metric)  # dropped once ranked: one metric's matrix alive at a time
-                sign = -1.0 if metric in LARGER_IS_NEARER else 1.0
-                if sign < 0:
-                    np.negative(d, out=d)
-                part = np.argpartition(d, k - 1, axis=1)[:, :k].copy() if k < d.shape[1] else np.argsort(d, axis=1)
-                order = np.take_along_axis(d, part, 1).argsort(axis=1, kind="stable")
-                best = np.take_along_axis(part, order, 1)
-                found[metric][0][start:start + step] = best
-                found[metric][1][start:start + step] = sign * np.take_along_axis(d, best, 1)
-                del d, part
+                ids = np.empty((len(chunk), k), dtype=np.int64)
+                d = np.empty((len(chunk), k), dtype=np.float32)
+                for b in range(0, len(chunk), _ROWS_PER_BLOCK):
+                    rows = slice(b, b + _ROWS_PER_BLOCK)
+                    block = keys(metric, rows)
+                    ids[rows] = smallest_k(block, k)
+                    d[rows] = _distances_from_keys(metric, np.take_along_axis(block, ids[rows], 1), chunk[rows])
+                order = np.argsort(-d if larger_is_nearer(metric) else d, axis=1, kind="stable")
+                found[metric][0][start:start + step] = np.take_along_axis(ids, order, 1)
+                found[metric][1][start:start + step] = np.take_along_axis(d, order, 1)
+            del keys
             bar.update(len(chunk))
     return found
 
@@ -155,7 +247,8 @@ def exact_knn(train: np.ndarray, queries: np.ndarray, k: int, metric: str,
 def distances_to(train: np.ndarray, queries: np.ndarray, ids: np.ndarray, metric: str) -> np.ndarray:
     """True distance from each query to each of its ``ids`` (-1 ids give inf, or -inf for dot).
 
-    ``queries`` are checked; of ``train`` only the rows the ids name are read (and checked), not all of it.
+    ``queries`` are checked; of ``train`` only the rows the ids name are read, not all of it (a row holding NaN or
+    infinity is refused: its distance is not finite).
     """
     queries = check_vectors(queries, "queries")
     train = np.asarray(train)
@@ -163,12 +256,12 @@ def distances_to(train: np.ndarray, queries: np.ndarray, ids: np.ndarray, metric
         raise ValueError(f"train must be (n_items, {queries.shape[1]}); got shape {train.shape}")
     if len(ids) != len(queries):
         raise ValueError(f"{len(ids)} rows of ids for {len(queries)} queries")
-    out = np.empty(ids.shape, dtype=np.float32)
-    for i, (q, row) in enumerate(zip(queries, ids, strict=True)):
-        valid = row >= 0
-        out[i] = -np.inf if metric in LARGER_IS_NEARER else np.inf
-        if valid.any():
-            out[i, valid] = distance_matrix(check_vectors(train[row[valid]], "train rows"), q[None, :], metric)[0]
+    ids = np.asarray(ids)
+    valid = ids >= 0
+    out = _distances(train, queries, np.where(valid, ids, 0), metric)
+    if not np.isfinite(out[valid]).all():  # NaN or infinity in a row gives a distance that is not finite
+        raise ValueError("train rows contain NaN or infinite values")
+    out[~valid] = -np.inf if larger_is_nearer(metric) else np.inf
     return out
 
 

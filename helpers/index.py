@@ -49,7 +49,11 @@ def c_stderr_silenced() -> Iterator[None]:
 
 def add_vectors(index: AnnoyIndex, vectors: np.ndarray, show_progress: bool = True) -> None:
     """Add rows of ``vectors`` as items 0..n-1, in chunks (no per-item dataset indexing)."""
-    vectors = check_vectors(vectors)
+    _add_rows(index, check_vectors(vectors), show_progress)
+
+
+def _add_rows(index: AnnoyIndex, vectors: np.ndarray, show_progress: bool) -> None:
+    """``add_vectors`` for vectors already checked (``check_vectors``)."""
     if vectors.shape[1] != index.f:
         raise ValueError(f"the index has {index.f} dimensions but the vectors have {vectors.shape[1]}")
     with Progress("add items", total=len(vectors), enabled=show_progress) as bar:
@@ -62,19 +66,27 @@ def add_vectors(index: AnnoyIndex, vectors: np.ndarray, show_progress: bool = Tr
 
 def filled_index(vectors: np.ndarray, metric: str, seed: int = SEED, show_progress: bool = True) -> AnnoyIndex:
     """A new, seeded index holding the rows of ``vectors`` as items 0..n-1, not built yet."""
-    vectors = check_vectors(vectors)
+    return _filled(check_vectors(vectors), metric, seed, show_progress)
+
+
+def _filled(vectors: np.ndarray, metric: str, seed: int, show_progress: bool) -> AnnoyIndex:
     index = AnnoyIndex(vectors.shape[1], check_metric(metric))
     index.set_seed(seed)
-    add_vectors(index, vectors, show_progress)
+    _add_rows(index, vectors, show_progress)
     return index
 
 
 def build_index(vectors: np.ndarray, metric: str, n_trees: int, seed: int = SEED,
                 show_progress: bool = True) -> AnnoyIndex:
     """A fresh in-memory index of ``vectors``, seeded and built on one thread (reproducible on one machine)."""
+    return _built(check_vectors(vectors), metric, n_trees, seed, show_progress)
+
+
+def _built(vectors: np.ndarray, metric: str, n_trees: int, seed: int, show_progress: bool) -> AnnoyIndex:
+    """``build_index`` for vectors already checked."""
     if n_trees < 1:
         raise ValueError(f"n_trees must be at least 1; got {n_trees}")
-    index = filled_index(vectors, metric, seed, show_progress)
+    index = _filled(vectors, metric, seed, show_progress)
     with Progress(f"build {n_trees} trees", enabled=show_progress):
         index.build(n_trees, n_jobs=1)
     return index
@@ -82,7 +94,10 @@ def build_index(vectors: np.ndarray, metric: str, n_trees: int, seed: int = SEED
 
 def fingerprint(vectors: np.ndarray, metric: str, n_trees: int, seed: int) -> dict:
     """What an index depends on: a hash of the data plus the build parameters."""
-    vectors = check_vectors(vectors)
+    return _fingerprint(check_vectors(vectors), metric, n_trees, seed)
+
+
+def _fingerprint(vectors: np.ndarray, metric: str, n_trees: int, seed: int) -> dict:
     return {
         "data_blake2b": cache.content_key(vectors),
         "n_items": int(vectors.shape[0]),
@@ -170,11 +185,11 @@ def build_or_load(vectors: np.ndarray, path: str | Path, metric: str, n_trees: i
     """
     path = Path(path)
     start = time.perf_counter()
-    wanted = fingerprint(vectors, check_metric(metric), n_trees, seed)
-    vectors = check_vectors(vectors)
+    vectors = check_vectors(vectors)  # once: the steps below take them as they are
+    wanted = _fingerprint(vectors, check_metric(metric), n_trees, seed)
 
     def build_and_save(file: str) -> AnnoyIndex:
-        built = build_index(vectors, metric, n_trees, seed, show_progress)
+        built = _built(vectors, metric, n_trees, seed, show_progress)
         with c_stderr_silenced():  # a failed save prints its error from C too; the exception carries it
             built.save(file)
         return built

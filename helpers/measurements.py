@@ -15,9 +15,9 @@ RECORD_VERSION = "Measurement/1"
 """Goes into every cache fingerprint of a list of measurements: a change of fields makes old files stale."""
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class Measurement:
-    """One build setting at one value of its search-time knob, and what it gave."""
+    """One build setting at one value of its search-time knob, and what it gave (made with keywords only)."""
 
     library: str  # Annoy, hnswlib, FAISS IVF, FAISS HNSW, FAISS exact, Voyager
     settings: str  # the build settings as text, e.g. "30 trees"

@@ -159,6 +159,14 @@ def test_compare_measures_every_setting_and_caches_it(data: tuple, tmp_path: Pat
     assert measurements.fastest_at(points, 1.01) == {"Annoy": None, "FAISS exact": None}
     again, reused = comparison.compare(builds, train, queries, dists, "test", repeats=1, show_progress=False)
     assert reused and as_json(again) == as_json(points)  # (dataclass == treats nan != nan on Python 3.13)
+    builds[0] = comparison.Build(lambda d: al.AnnoyAdapter(d, 10), [10, 100, 5000], "annoy 10")  # one build changed
+    calls = []
+    monkeypatch.setattr(comparison, "measure_build", lambda build, *a, **kw: calls.append(build.name) or [])
+    changed, reused = comparison.compare(builds, train, queries, dists, "test", repeats=1, show_progress=False)
+    assert not reused and calls == ["annoy 10"] and as_json(changed) == as_json(points[2:])  # flat: from its file
+    with pytest.raises(ValueError, match="share a name"):
+        comparison.compare(builds + [comparison.Build(lambda d: al.FaissFlatAdapter(d), [1], "flat!")], train,
+                           queries, dists, "test", show_progress=False)
     assert not list((tmp_path / "cache").glob("*scratch*"))  # the scratch index was removed
 
 
@@ -188,8 +196,9 @@ def test_a_failed_measurement_leaves_no_scratch_file_and_no_result(data: tuple, 
 def test_printed_tables_keep_their_columns_for_wide_knob_values() -> None:
     # 07's table once shifted its recall column on rows whose knob value had more digits (search_k=10000).
     def point(library: str, settings: str, knob: str, value: int, recall: float, qps: float) -> measurements.Measurement:
-        return measurements.Measurement(library, settings, {}, knob, value, qps, qps * 0.9, qps * 1.1, recall, 1.5,
-                                        10.0, memory_mb=11.0)
+        return measurements.Measurement(
+            library=library, settings=settings, params={}, knob=knob, knob_value=value, qps=qps, qps_low=qps * 0.9,
+            qps_high=qps * 1.1, recall=recall, build_seconds=1.5, disk_mb=10.0, memory_mb=11.0)
 
     points = [point("Annoy", "100 trees", "search_k", 500, 0.883, 1777.0),
               point("Annoy", "100 trees", "search_k", 10000, 0.998, 345.0),

@@ -9,7 +9,6 @@ must find every item in each tree's leaves exactly once.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,21 +16,16 @@ import pytest
 from annoy import AnnoyIndex
 
 from helpers import plotting
+from tests.notebook_code import define
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "01-annoy-basics.ipynb"
+NOTEBOOK = "01-annoy-basics.ipynb"
 FUNCTIONS = ("read_annoy_file", "annoy_search")
 
 
 @pytest.fixture(scope="module")
 def lesson() -> dict:
     """Run the code cells of notebook 01 that define the file reader and the search; return their namespace."""
-    sources = ["".join(c["source"]) for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "code"]
-    namespace: dict = {"np": np}
-    for name in FUNCTIONS:
-        found = [s for s in sources if f"def {name}(" in s]
-        assert len(found) == 1, f"expected one cell of {NOTEBOOK.name} defining {name}, found {len(found)}"
-        exec(compile(found[0], str(NOTEBOOK), "exec"), namespace)
-    return namespace
+    return define(NOTEBOOK, *((name,) for name in FUNCTIONS), namespace={"np": np})
 
 
 def saved_index(tmp_path: Path, vectors: np.ndarray, metric: str, n_trees: int, ids: np.ndarray | None = None,

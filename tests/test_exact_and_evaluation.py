@@ -146,3 +146,49 @@ def test_one_query_searcher_ranks_like_exact_knn(metric: str, rng: np.random.Gen
         np.testing.assert_allclose(exact.distances_to(train, q[None, :], got[None, :], metric)[0], d, rtol=1e-4, atol=1e-4)
     timing = evaluation.time_queries(search, queries, 4, repeats=1, warm_up=0)
     np.testing.assert_allclose(exact.distances_to(train, queries, timing.ids, metric), dists, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("order", ["random", "ascending", "descending", "ties", "all equal"])
+def test_smallest_k_is_a_stable_argsort_cut_to_k(order: str, rng: np.random.Generator) -> None:
+    """The bound from a sample of columns never drops a true neighbour, whatever the order of the columns; many
+    equal keys (the whole-row fallback) give the same answer."""
+    keys = rng.standard_normal((50, 3_000)).astype(np.float32)
+    if order == "ascending":
+        keys.sort(axis=1)
+    elif order == "descending":
+        keys = -np.sort(keys, axis=1)
+    elif order == "ties":
+        keys = np.round(keys * 2) / 2  # a handful of distinct values: thousands of equal keys per row
+    elif order == "all equal":
+        keys[:] = 1.0  # every column a candidate: the whole rows are sorted instead
+    for k in (1, 7, 40):
+        want = np.argsort(keys, axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(exact.smallest_k(keys, k, sample=100), want)
+
+
+@pytest.mark.parametrize("metric", ["angular", "euclidean", "manhattan", "dot", "hamming"])
+def test_exact_knn_ranks_as_the_distances_do(metric: str, rng: np.random.Generator) -> None:
+    """Ranking keys and the sampled bound (used when the rows outnumber twice the sample) find the neighbours a
+    full sort of the distances finds, with the same distances."""
+    train = rng.normal(size=(6_000, 16)).astype(np.float32)
+    queries = rng.normal(size=(30, 16)).astype(np.float32)
+    if metric == "hamming":
+        train, queries = (train > 0).astype(np.float32), (queries > 0).astype(np.float32)
+    ids, dists = exact.exact_knn(train, queries, 10, metric, show_progress=False)
+    full = exact.distance_matrix(train, queries, metric)
+    want = np.sort(-full if metric == "dot" else full, axis=1)[:, :10]
+    np.testing.assert_allclose(dists, -want if metric == "dot" else want, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(exact.distances_to(train, queries, ids, metric), dists, rtol=1e-5, atol=1e-5)
+    if metric != "hamming":  # hamming distances are whole numbers: ties everywhere, either id is right
+        best = np.argsort(-full if metric == "dot" else full, axis=1, kind="stable")[:, :10]
+        assert (ids == best).mean() >= 0.99
+
+
+def test_distances_to_reads_only_the_rows_named_and_refuses_a_broken_one(rng: np.random.Generator) -> None:
+    train = rng.normal(size=(50, 6)).astype(np.float32)
+    train[7] = np.nan
+    queries = rng.normal(size=(2, 6)).astype(np.float32)
+    d = exact.distances_to(train, queries, np.array([[0, 1, -1], [2, 3, 4]]), "euclidean")
+    assert np.isfinite(d[:, :2]).all() and d[0, 2] == np.inf
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        exact.distances_to(train, queries, np.array([[0, 7, 1], [2, 3, 4]]), "angular")

@@ -94,9 +94,10 @@ def test_measurements_pick_the_fastest_and_say_which_tie(tmp_path: Path, monkeyp
     from helpers import cache, measurements
 
     def point(n_trees: int, search_k: int, recall: float, qps: float, spread: float) -> measurements.Measurement:
-        return measurements.Measurement("Annoy", f"{n_trees} trees", {"n_trees": n_trees}, "search_k", search_k,
-                                        qps, qps - spread, qps + spread, recall, 1.0, 5.0, add_seconds=0.5,
-                                        accuracy=0.9)
+        return measurements.Measurement(
+            library="Annoy", settings=f"{n_trees} trees", params={"n_trees": n_trees}, knob="search_k",
+            knob_value=search_k, qps=qps, qps_low=qps - spread, qps_high=qps + spread, recall=recall,
+            build_seconds=1.0, disk_mb=5.0, add_seconds=0.5, accuracy=0.9)
 
     points = [point(1, 100, 0.80, 900.0, 10.0), point(1, 1000, 0.96, 500.0, 30.0), point(10, 1000, 0.97, 450.0, 30.0),
               point(10, 5000, 0.99, 200.0, 5.0)]

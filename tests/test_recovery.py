@@ -299,8 +299,8 @@ def test_a_comparison_stopped_midway_leaves_no_scratch_index_and_is_redone(
         patch.setattr(comparison, "time_queries", stop_on_call(2, comparison.time_queries))
         with pytest.raises(KeyboardInterrupt):
             comparison.compare(builds, train, queries, dists, "t", repeats=1, show_progress=False)
-    assert [p.name for p in cache_dir.iterdir()] == ["compare-t.json.unfinished"]  # the scratch index is gone
+    assert [p.name for p in cache_dir.iterdir()] == ["compare-t-annoy-5.json.unfinished"]  # the scratch index is gone
     capsys.readouterr()
     points, reused = comparison.compare(builds, train, queries, dists, "t", repeats=1, show_progress=False)
-    assert not reused and len(points) == 2 and capsys.readouterr().out == f"cache: compare-t.json: {STOPPED}\n"
-    assert sorted(p.name for p in cache_dir.iterdir()) == ["compare-t.json", "compare-t.json.json"]
+    assert not reused and len(points) == 2 and capsys.readouterr().out == f"cache: compare-t-annoy-5.json: {STOPPED}\n"
+    assert sorted(p.name for p in cache_dir.iterdir()) == ["compare-t-annoy-5.json", "compare-t-annoy-5.json.json"]

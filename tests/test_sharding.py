@@ -32,22 +32,17 @@ import numpy as np
 import pytest
 
 from helpers import cache, exact, features
+from tests.notebook_code import define
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "08-scaling-out-with-dask.ipynb"
+NOTEBOOK = "08-scaling-out-with-dask.ipynb"
 CELLS = (("build_shard", "search_shard", "merge_top_k"), ("embed_on_worker",))
 """The functions notebook 08 sends to its workers, as its cells group them: one cell defines each group."""
 
 
 def notebook_functions() -> dict:
     """Run the code cells of notebook 08 that define the functions its workers run; return their namespace."""
-    cells = [c for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "code"]
-    sources = ["".join(c["source"]) for c in cells]
-    namespace: dict = {"__name__": "notebook_08_shards"}  # not importable: cloudpickle ships the functions by value
-    for names in CELLS:
-        found = [s for s in sources if all(f"def {name}(" in s for name in names)]
-        assert len(found) == 1, f"expected one cell of {NOTEBOOK.name} defining {names}, found {len(found)}"
-        exec(compile(found[0], str(NOTEBOOK), "exec"), namespace)
-    return namespace
+    # not importable by name: cloudpickle ships the functions by value
+    return define(NOTEBOOK, *CELLS, namespace={"__name__": "notebook_08_shards"})
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +51,7 @@ def shards() -> dict:
 
 
 def brute_force(items: np.ndarray, queries: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    if metric == "dot":
+    if exact.larger_is_nearer(metric):
         scores = queries @ items.T
         ids = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return ids, np.take_along_axis(scores, ids, axis=1)
@@ -74,7 +69,7 @@ def test_merge_of_exact_shard_results_is_exact(shards: dict, metric: str, n_shar
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         ids, dists = brute_force(items[a:b], queries, min(10, b - a), metric)
         pad = 10 - ids.shape[1]  # a shard smaller than k: padded as search_shard pads
-        fill = -np.inf if metric == "dot" else np.inf
+        fill = -np.inf if exact.larger_is_nearer(metric) else np.inf
         parts.append((np.pad(ids + a, ((0, 0), (0, pad)), constant_values=-1),
                       np.pad(dists, ((0, 0), (0, pad)), constant_values=fill)))
     merged_ids, merged_dists = shards["merge_top_k"](parts, 10, metric)
