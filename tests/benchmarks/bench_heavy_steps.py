@@ -60,12 +60,6 @@ def report(step: str, took: float, gflop: float, limit_rate: float) -> None:
     print(f"{step:<44} {took:8.1f} s   limit {limit:7.1f} s   ratio {took / limit:5.2f}", flush=True)
 
 
-def conv_gflop_per_image(widths: tuple[int, ...], size: int = 32) -> float:
-    """Forward + both gradients of notebook 06's 3 × 3 convolutions for one image (pooling halves the size after
-    every block but the last; the first layer's input needs no gradient)."""
-    return sum(_layer_gflop(*shape, first=i == 0) for i, shape in enumerate(_layer_shapes(widths, size)))
-
-
 def _layer_gflop(size: int, c_in: int, c_out: int, first: bool) -> float:
     """One image through one 3 × 3 convolution: the forward product, the weights' gradient and (past the first
     layer) the input's gradient, each 2·h·w·9·c_in·c_out."""
@@ -131,7 +125,8 @@ def main() -> None:
         images, labels = cifar[0][:n_train_images], cifar[1][:n_train_images]
         with redirect_stdout(io.StringIO()):
             took = seconds(lambda: lesson["train"](model, images, labels, **settings))
-        gflop = conv_gflop_per_image(tuple(b.conv.W.shape[1] for b in model.blocks)) * n_train_images
+        shapes = _layer_shapes(tuple(b.conv.W.shape[1] for b in model.blocks))
+        gflop = sum(_layer_gflop(*shape, first=i == 0) for i, shape in enumerate(shapes)) * n_train_images
         report(f"06's training, {n_train_images:,} images, one epoch", took, gflop, max(rates.values()))
         full = 50_000 * lesson["SETTINGS"]["epochs"] / n_train_images * took
         print(f"  at this rate, the notebook's {lesson['SETTINGS']['epochs']} epochs of 50,000 images: {full:.0f} s")
@@ -139,13 +134,13 @@ def main() -> None:
         print(f"  one step of {settings['batch_size']} images: {took / steps * 1000:.0f} ms, of which the convolutions "
               "(forward and backward of helpers.fast_conv, alone, at each layer's shape):")
         conv_total = 0.0
-        for i, (size, c_in, c_out) in enumerate(_layer_shapes(tuple(b.conv.W.shape[1] for b in model.blocks))):
+        for i, (size, c_in, c_out) in enumerate(shapes):
             took_layer = conv_seconds(settings["batch_size"], size, c_in, c_out, first=i == 0)
             gflop = _layer_gflop(size, c_in, c_out, first=i == 0) * settings["batch_size"]
             conv_total += took_layer
             print(f"    {size:2d} x {size:2d}, {c_in:3d} -> {c_out:3d} channels: {took_layer * 1000:5.1f} ms, "
                   f"{gflop / took_layer:4.0f} GFLOP/s")
-        print(f"    all four: {conv_total * 1000:.0f} ms; the rest of the step (batch normalisation, pooling, "
+        print(f"    all {len(shapes)}: {conv_total * 1000:.0f} ms; the rest of the step (batch normalisation, pooling, "
               f"the optimizer, Chainer's graph): {(took / steps - conv_total) * 1000:.0f} ms")
 
 
