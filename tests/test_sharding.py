@@ -50,14 +50,6 @@ def shards() -> dict:
     return notebook_functions()
 
 
-def brute_force(items: np.ndarray, queries: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    if exact.larger_is_nearer(metric):
-        scores = queries @ items.T
-        ids = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return ids, np.take_along_axis(scores, ids, axis=1)
-    return exact.exact_knn(items, queries, k, metric, show_progress=False)
-
-
 @pytest.mark.parametrize("metric", ["angular", "euclidean", "dot"])
 @pytest.mark.parametrize("n_shards", [1, 2, 3, 5])
 def test_merge_of_exact_shard_results_is_exact(shards: dict, metric: str, n_shards: int) -> None:
@@ -67,13 +59,13 @@ def test_merge_of_exact_shard_results_is_exact(shards: dict, metric: str, n_shar
     bounds = np.linspace(0, len(items), n_shards + 1).astype(int)
     parts = []
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        ids, dists = brute_force(items[a:b], queries, min(10, b - a), metric)
+        ids, dists = exact.exact_knn(items[a:b], queries, min(10, b - a), metric, show_progress=False)
         pad = 10 - ids.shape[1]  # a shard smaller than k: padded as search_shard pads
         fill = -np.inf if exact.larger_is_nearer(metric) else np.inf
         parts.append((np.pad(ids + a, ((0, 0), (0, pad)), constant_values=-1),
                       np.pad(dists, ((0, 0), (0, pad)), constant_values=fill)))
     merged_ids, merged_dists = shards["merge_top_k"](parts, 10, metric)
-    want_ids, want_dists = brute_force(items, queries, 10, metric)
+    want_ids, want_dists = exact.exact_knn(items, queries, 10, metric, show_progress=False)
     np.testing.assert_allclose(merged_dists, want_dists, rtol=1e-5, atol=1e-5)
     assert (merged_ids == want_ids).mean() > 0.99  # ties in distance may order two ids either way
 
