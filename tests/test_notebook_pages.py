@@ -15,8 +15,10 @@ Checked per notebook:
 - no ordered list starts at another number than 1 or is numbered otherwise than 1, 2, 3, …, and no list starts
   straight under a paragraph line (no blank line between) unless that line introduces it (ends with ``:``, or is
   a bold label such as ``**What you will learn**``);
-- no heading, quote, code fence or rule straight under a paragraph line; no setext headings; no raw HTML (the
-  notebooks use none: Markdown says all they need, and JupyterLab's sanitizer drops some of it);
+- no heading, quote, code fence or rule straight under a paragraph line; no setext headings; no raw HTML (
+  JupyterLab's sanitizer drops some of it) but the one box the lessons use for detail a reader may skip:
+  ``<details>`` + ``<summary><b>Under the hood</b> (optional): …</summary>``, Markdown, ``</details>``, each tag
+  on lines of its own (``details``, ``summary`` and ``b`` are on JupyterLab's list of allowed tags);
 - no pair of single tildes that marked strikes through (``~1.5~``), no table row with more cells than its header
   (GFM drops the extra ones);
 - every relative link and image resolves to a file of this repository; a link to a notebook (``NN-name.ipynb``,
@@ -117,6 +119,9 @@ def walk(tokens: list[Token]) -> list[Token]:
     return flat
 
 
+UNDER_THE_HOOD = re.compile(r"<details>\n<summary><b>Under the hood</b> \(optional\): [^<>\n]+</summary>|</details>")
+
+
 def layout_problems(cell: Cell) -> list[str]:
     """Blocks that a wrapped sentence started by accident, setext headings, raw HTML, tilde pairs, table rows."""
     problems = []
@@ -138,7 +143,7 @@ def layout_problems(cell: Cell) -> list[str]:
                                 "not 1, 2, 3, … (an accident of wrapping, or it renders other numbers)")
         elif token.type == "heading_open" and token.markup in ("=", "-"):
             problems.append(f"{cell.where(token.map[1] - 1)}: setext heading (an underline of '{token.markup}')")
-        elif token.type == "html_block":
+        elif token.type == "html_block" and not UNDER_THE_HOOD.fullmatch(token.content.strip()):
             problems.append(f"{cell.where(token.map[0])}: raw HTML block")
         elif token.type == "table_open":
             problems.extend(table_problems(cell, tokens, i))
@@ -312,6 +317,8 @@ def problems_in(source: str) -> list[str]:
     "1. one\n3. three\n",
     "Some <b>bold</b> text\n",
     "<div>\nblock\n</div>\n",
+    "<details>\n<summary>Show more</summary>\n\nText\n\n</details>\n",            # not the box's own summary
+    "<details><summary><b>Under the hood</b> (optional): x</summary>\n\nText\n\n</details>\n",  # tags on one line
     "| a | b |\n|---|---|\n| 1 | 2 | 3 |\n",
 ])
 def test_render_surprises_are_caught(source: str) -> None:
@@ -326,6 +333,7 @@ def test_render_surprises_are_caught(source: str) -> None:
     "About ~10–~20 s, or ~10 s to ~20 s\n",     # JupyterLab strikes none of these through
     "About 10~20 s, or ~~struck~~, or `~a~`\n",
     "| a | b |\n|---|---|\n| `x \\| y` | 2 |\n",
+    "<details>\n<summary><b>Under the hood</b> (optional): the cache</summary>\n\nText\n\n</details>\n",
 ])
 def test_ordinary_markdown_passes(source: str) -> None:
     assert not problems_in(source), problems_in(source)

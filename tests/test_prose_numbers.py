@@ -7,6 +7,11 @@ line that says where it comes from: a link, a named source (the article, CS231n,
 library's source file, the FAISS wiki, the run-time tool `tools/run_notebooks.py`), or another notebook or the
 README, whose own text must then hold the number. Version numbers, math and code blocks are not claims about a
 run. A failure names the notebook, the cell and the number.
+
+README's table of results is held the same way: every such number in its "this series" column must be printed by
+the notebook the row names ("(07)", "08:"), or by some notebook when it names none; a bracket that cites another
+source is left out. A row about a run the tests do not make (an opt-in tier whose output is not committed) says
+so by naming its switch, and is left out.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ EXTERNAL = re.compile(r"https?://|\]\(|\barticle\b|Qiita|CS231n|ann-benchmarks|e
                       r"|run_notebooks", re.I)
 OTHER_NOTEBOOK = re.compile(r"\bnotebook (\d\d)\b|\b(\d\d)'s\b")
 READING_TIME = re.compile(r"\*\*Time:\*\* about \d+ minutes")
+SHARED_UNIT = re.compile(r"(\d[\d,]*(?:\.\d+)?)(?=(?:\s*/\s*\d[\d,]*(?:\.\d+)?)+\s?(" + UNITS + r")(?!\w))")
+OPT_IN = re.compile(r"ANN_TUTORIAL_MILLION")  # switches of runs whose outputs are not committed
 
 
 def evidence(text: str) -> list[float]:
@@ -78,15 +85,39 @@ def unsupported(notebook_path: Path, notebook: dict, others: dict[str, str], rea
                 line_evidence += evidence(others.get(named[1] or named[2], ""))
             if "README" in line:
                 line_evidence += evidence(readme)
-            for match in NUMBER.finditer(READING_TIME.sub("", line)):
-                if not match["frac"] and not match["unit"]:
-                    continue  # a count, an id, a step number
-                before, after = line[:match.start("whole")], line[match.end():]
-                if VERSION.search(before) or re.match(r"\.\d|\+", after):
-                    continue  # Python 3.12+, Annoy 1.17.3, Chainer 7.8.1
-                if not supported(match, line_evidence):
+            line = READING_TIME.sub("", line)
+            for match in NUMBER.finditer(line):
+                if checkable(match, line) and not supported(match, line_evidence):
                     problems.append(f"{notebook_path.name}, cell {number}: {match.group(0).strip()!r} in "
                                     f"{line.strip()[:100]!r}")
+    return problems
+
+
+def checkable(match: re.Match, line: str) -> bool:
+    """A decimal or a number with a unit, and not a version."""
+    before, after = line[:match.start("whole")], line[match.end():]
+    return bool(match["frac"] or match["unit"]) and not VERSION.search(before) and not re.match(r"\.\d|\+", after)
+
+
+def results_rows(readme: str) -> list[tuple[str, str]]:
+    """(what, this series) for each row of README's table of results."""
+    table = readme.split("### Results you should see", 1)[1].split("\n\n")[1]
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in table.splitlines()]
+    return [(row[0], row[1]) for row in rows[2:]]
+
+
+def unsupported_results(readme: str, runs: dict[str, str]) -> list[str]:
+    problems = []
+    for what, ours in results_rows(readme):
+        if OPT_IN.search(what):
+            continue
+        named = re.search(r"\((\d\d)\)|^(\d\d):", what)
+        values = evidence(runs[named[1] or named[2]] if named else "\n".join(runs.values()))
+        claimed = re.sub(r"\([^()]*\)", lambda m: "" if EXTERNAL.search(m[0]) else m[0], ours)
+        claimed = SHARED_UNIT.sub(r"\1 \2", claimed)  # "9,000 / 1,372 QPS": both are QPS
+        for match in NUMBER.finditer(claimed):
+            if checkable(match, claimed) and not supported(match, values):
+                problems.append(f"README results, {what[:60]!r}: {match.group(0).strip()!r}")
     return problems
 
 
@@ -127,3 +158,19 @@ def lesson(markdown: str, printed: str) -> dict:
 def test_the_check_catches_an_invented_number(tmp_path: Path, markdown: str, printed: str, flagged: list[str]) -> None:
     found = unsupported(tmp_path / "99-example.ipynb", lesson(markdown, printed), {}, "")
     assert [f.split(": ", 1)[1].split(" in ")[0] for f in found] == flagged
+
+
+def test_every_number_in_readmes_results_comes_from_the_notebook_it_names(series: tuple) -> None:
+    _, others, readme = series
+    problems = unsupported_results(readme, others)
+    assert not problems, "README results that no notebook prints:\n" + "\n".join(problems)
+
+
+def test_the_results_check_catches_an_invented_number() -> None:
+    readme = ("### Results you should see\n\n| | this series | the article |\n| --- | --- | --- |\n"
+              "| accuracy (02) | **0.9657** (CS231n: 0.354) | 0.9645 |\n| speed (07) | 9,000 / 9,151 QPS | — |\n"
+              "| `ANN_TUTORIAL_MILLION=1`: a million | 0.698 | — |\n\nafter")
+    runs = {"02": "accuracy 0.9657", "07": "9,000 QPS, 9,152 QPS, 1,372 QPS"}
+    assert unsupported_results(readme, runs) == ["README results, 'speed (07)': '9,151 QPS'"]
+    assert unsupported_results(readme.replace("9,000 / 9,151", "9,001 / 9,152"), runs) == [
+        "README results, 'speed (07)': '9,001 QPS'"]  # a number in a list shares the list's unit

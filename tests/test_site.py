@@ -25,9 +25,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -39,17 +37,12 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from tests.browser import launched, missing, stay_on_this_machine
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 SCREENSHOTS = ROOT / "build" / "screenshots"
 SOLUTION = re.compile(r"# Solution (\d+)\b")
-
-
-def missing(why: str) -> None:
-    """Skip on a learner's machine; fail in CI, where everything the test needs must be there."""
-    if os.environ.get("CI"):
-        pytest.fail(why)
-    pytest.skip(why)
 
 
 def code_cells(path: Path) -> Iterator[tuple[int, dict]]:
@@ -195,14 +188,6 @@ def test_no_page_shows_a_path_of_this_machine(site: Path) -> None:
 # --- in a browser ------------------------------------------------------------------------------------------------
 
 
-def chromium() -> str:
-    named = os.environ.get("ANN_TUTORIAL_CHROMIUM")
-    found = named or next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
-    if not found:
-        missing("no Chromium found (Debian: apt-get install chromium; or set ANN_TUTORIAL_CHROMIUM to its path)")
-    return found
-
-
 @pytest.fixture(scope="module")
 def served(site: Path) -> Iterator[str]:
     """The site on a loopback HTTP server, quiet, for as long as the module's tests run."""
@@ -221,15 +206,8 @@ def served(site: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(site: Path) -> Iterator[object]:
-    executable = chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        missing(f"Playwright is not installed ({error}): .venv/bin/python -m pip install -r requirements-site.txt")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable)
-        yield launched
-        launched.close()
+    with launched() as chromium:
+        yield chromium
 
 
 MATH = """async () => {
@@ -239,20 +217,6 @@ MATH = """async () => {
   return [math.length, document.querySelectorAll('.math mjx-container').length,
           document.querySelectorAll('mjx-merror').length];
 }"""
-
-
-def stay_on_this_machine(events: list[str]):
-    """A route handler: requests to the local server go through; any other is recorded and blocked."""
-
-    def handle(route, request) -> None:
-        parts = urlsplit(request.url)
-        if parts.scheme in ("http", "https") and parts.hostname != "127.0.0.1":
-            events.append(f"request off this machine (blocked): {request.url}")
-            route.abort()
-        else:
-            route.continue_()
-
-    return handle
 
 
 def test_every_page_in_chromium(site: Path, served: str, browser) -> None:
