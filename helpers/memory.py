@@ -93,3 +93,26 @@ def peak_while(run: Callable[[], T], every: float = 0.01) -> tuple[T, dict[str, 
         done.set()
         sampler.join()
     return result, {key: peak[key] - start[key] for key in peak}
+
+
+def mapped_files(name_part: str) -> dict[str, dict[str, float]] | None:
+    """The files this process maps now whose path contains ``name_part``: {file name: {"mapped": MB, "resident":
+    MB}}, a replaced or removed file named as Linux names it, with " (deleted)" (notebook 09). ``None`` off Linux."""
+    path = Path("/proc/self/smaps")
+    if not path.exists():
+        return None
+    files: dict[str, dict[str, float]] = {}
+    current = None
+    for line in path.read_text().splitlines():
+        head = line.split(maxsplit=5)
+        if len(head) >= 5 and "-" in head[0] and ":" not in head[0]:  # a mapping's first line: its address range
+            current = None
+            if len(head) == 6 and name_part in head[5]:
+                current = files.setdefault(Path(head[5].removesuffix(" (deleted)")).name
+                                           + (" (deleted)" if head[5].endswith(" (deleted)") else ""),
+                                           {"mapped": 0.0, "resident": 0.0})
+        elif current is not None:
+            mb = _megabytes(line, ("Size", "Rss"))
+            current["mapped"] += mb.get("Size", 0.0)
+            current["resident"] += mb.get("Rss", 0.0)
+    return files

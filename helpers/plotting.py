@@ -99,6 +99,25 @@ def plot_build_cost(n_trees: Sequence[int], seconds: Sequence[float], megabytes:
     return fig
 
 
+def plot_changes(replaced: Sequence[float], panels: dict[str, dict[str, Sequence[float]]], title: str = "",
+                 path: str | Path | None = None) -> Figure:
+    """Notebook 09: one panel per quantity (its y label -> {library: values}) against the share of the collection
+    replaced so far (x, 0 to 1), a line per library."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    for ax, (ylabel, lines) in zip(axes[0], panels.items(), strict=True):
+        for label, values in lines.items():
+            ax.plot([100 * r for r in replaced], values, marker="o", ms=4, label=label)
+        ax.set_xlabel("share of the collection replaced (%)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    return fig
+
+
 def plot_metric_comparison(results: dict[str, tuple[float, float, float]], title: str = "",
                            path: str | Path | None = None) -> Figure:
     """Three bar panels (1-NN accuracy, recall@10, queries per second), one bar per metric.

@@ -7,16 +7,17 @@ import json
 from pathlib import Path
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+DEFINING = (("def", "("), ("class", "("), ("class", ":"))
 
 
 def define(notebook: str, *groups: tuple[str, ...], namespace: dict | None = None) -> dict:
-    """For each group of names, run the one code cell of ``notebook`` that defines them all (``def name(`` or
-    ``class name(``), in order, in ``namespace`` (a new one by default); return the namespace."""
+    """For each group of names, run the one code cell of ``notebook`` that defines them all (``def name(``,
+    ``class name(`` or ``class name:``), in order, in ``namespace`` (a new one by default); return the namespace."""
     path = NOTEBOOKS / notebook
     sources = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
     namespace = {} if namespace is None else namespace
     for names in groups:
-        found = [s for s in sources if all(f"def {n}(" in s or f"class {n}(" in s for n in names)]
+        found = [s for s in sources if all(any(f"{kind} {n}{end}" in s for kind, end in DEFINING) for n in names)]
         assert len(found) == 1, f"expected one cell of {path.name} defining {names}, found {len(found)}"
         exec(compile(found[0], str(path), "exec"), namespace)
     return namespace
