@@ -111,23 +111,23 @@ def test_each_change_in_place_answers_as_exact_search_on_the_current_items(tmp_p
     assert mb > 0
 
 
-def test_load_counts_every_answer_and_says_when_the_server_goes_away() -> None:
-    queries = random_items(20)
-    server = loadtest.serve(lambda q: (7, [int(np.argmax(q)), 3]), DIM)
+def load_on(answer, clients: int, queries: np.ndarray) -> loadtest.Load:
+    """Serve ``answer`` on loopback and put ``clients`` client processes on it for half a second."""
+    server = loadtest.serve(answer, DIM)
     try:
-        with loadtest.Load(server, queries, clients=2, seconds=0.5) as load:
+        with loadtest.Load(server, queries, clients=clients, seconds=0.5) as load:
             pass
     finally:
         server.shutdown()
         server.server_close()
+    return load
+
+
+def test_load_counts_every_answer_and_says_when_the_server_goes_away() -> None:
+    queries = random_items(20)
+    load = load_on(lambda q: (7, [int(np.argmax(q)), 3]), 2, queries)
     assert load.answers and not load.errors
     assert all(a.version == 7 and a.ids == (int(np.argmax(queries[a.row])), 3) for a in load.answers)
 
-    failing = loadtest.serve(lambda q: 1 / 0, DIM)  # every answer fails: the server thread drops the connection
-    try:
-        with loadtest.Load(failing, queries, clients=1, seconds=0.5) as load:
-            pass
-    finally:
-        failing.shutdown()
-        failing.server_close()
+    load = load_on(lambda q: 1 / 0, 1, queries)  # every answer fails: the server thread drops the connection
     assert not load.answers and len(load.errors) == 1 and "EOFError" in load.errors[0], load.errors
