@@ -1,5 +1,5 @@
 """Queries under load, on loopback (notebook 09): a small threaded server that answers vectors with ids, and client
-processes that ask it as fast as they can for some seconds and keep every answer.
+processes that ask it as fast as they can until told to stop, keeping every answer.
 
 The protocol: a client sends one query as ``dim`` float32 values; the server answers with the version of the index
 that answered (an unsigned 64-bit number), the number of ids and the ids (int32). Everything is little-endian.
@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import os
 import socket
 import socketserver
 import struct
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -24,8 +27,8 @@ HEADER = struct.Struct("<QI")  # version, number of ids
 
 @dataclass(frozen=True)
 class Answer:
-    """One answered query: which query (its row), which index version answered, the ids, when (seconds from the
-    client's start)."""
+    """One answered query: which query (its row), which index version answered, the ids, and when (``time.time()``:
+    one clock for every client process)."""
 
     row: int
     version: int
@@ -43,23 +46,27 @@ def serve(answer: Callable[[np.ndarray], tuple[int, Sequence[int]]], dim: int) -
 
 @dataclass
 class Load:
-    """``clients`` processes querying ``server`` for ``seconds`` from the moment all have connected (``with``
-    waits for that); on leaving, ``answers`` and ``errors`` hold what every client saw."""
+    """``clients`` processes querying ``server`` from the moment all have connected (``with`` waits for that) until
+    ``linger`` seconds after the ``with`` block ends; then ``answers`` and ``errors`` hold what every client saw.
+    (A client stops by itself after ``limit`` seconds, should nobody stop it.)"""
 
     server: socketserver.ThreadingTCPServer
     queries: np.ndarray
     clients: int = 3
-    seconds: float = 5.0
+    linger: float = 1.0
+    limit: float = 600.0
     answers: list[Answer] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def __enter__(self) -> Load:
         before = self.server.connections
+        self._folder = tempfile.TemporaryDirectory(prefix="ann-load-")
+        self._stop = Path(self._folder.name) / "stop"  # the clients stop when this file exists
         context = multiprocessing.get_context("spawn")  # the same on Linux, macOS and Windows
         self._pool = concurrent.futures.ProcessPoolExecutor(self.clients, mp_context=context)
         queries = np.ascontiguousarray(self.queries, dtype=np.float32)
-        self._runs = [self._pool.submit(_client, self.server.server_address, queries, self.seconds, seed)
-                      for seed in range(self.clients)]
+        self._runs = [self._pool.submit(_client, self.server.server_address, queries, str(self._stop), self.limit,
+                                        seed) for seed in range(self.clients)]
         deadline = time.monotonic() + 120
         while self.server.connections < before + self.clients:  # spawned processes take a moment to start
             if time.monotonic() > deadline or any(run.done() for run in self._runs):
@@ -68,28 +75,35 @@ class Load:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for run in self._runs:
-            answers, errors = run.result()
-            self.answers += answers
-            self.errors += errors
-        self._pool.shutdown()
+        time.sleep(self.linger)
+        self._stop.touch()
+        try:
+            for run in self._runs:
+                answers, errors = run.result()
+                self.answers += answers
+                self.errors += errors
+        finally:
+            self._pool.shutdown()
+            self._folder.cleanup()
 
 
-def _client(address: tuple[str, int], queries: np.ndarray, seconds: float, seed: int) -> tuple[list, list]:
-    """Ask query after query (in a seeded order) for ``seconds``; keep each answer, and each error's text."""
+def _client(address: tuple[str, int], queries: np.ndarray, stop: str, limit: float,
+            seed: int) -> tuple[list, list]:
+    """Ask query after query (in a seeded order) until the file ``stop`` exists (or ``limit`` seconds have
+    passed); keep each answer, and each error's text."""
     order = np.random.default_rng(seed).permutation(len(queries))
     answers, errors = [], []
     with socket.create_connection(address) as connection:
         reader = connection.makefile("rb")
         start, n = time.monotonic(), 0
-        while time.monotonic() - start < seconds:
+        while not os.path.exists(stop) and time.monotonic() - start < limit:
             row = int(order[n % len(order)])
             n += 1
             try:
                 connection.sendall(queries[row].tobytes())
                 version, count = HEADER.unpack(_read(reader, HEADER.size))
                 ids = struct.unpack(f"<{count}i", _read(reader, 4 * count))
-                answers.append(Answer(row, version, ids, time.monotonic() - start))
+                answers.append(Answer(row, version, ids, time.time()))
             except (OSError, struct.error, EOFError) as error:
                 errors.append(f"query {row}: {type(error).__name__}: {error}")
                 break  # the connection is in an unknown state
@@ -99,13 +113,15 @@ def _client(address: tuple[str, int], queries: np.ndarray, seconds: float, seed:
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
-    connections = 0
+    connections = 0  # connections accepted so far (counted under _counting)
+    _counting = threading.Lock()
 
 
 def _handler(answer: Callable[[np.ndarray], tuple[int, Sequence[int]]], dim: int) -> type:
     class Handler(socketserver.StreamRequestHandler):
         def handle(self) -> None:
-            self.server.connections += 1
+            with self.server._counting:
+                self.server.connections += 1
             while True:
                 request = self.rfile.read(4 * dim)
                 if len(request) < 4 * dim:

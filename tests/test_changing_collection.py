@@ -8,6 +8,7 @@ library's changes). ``helpers.loadtest`` is tested on its own as well.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,8 +30,9 @@ DIM = 16
 def lesson(tmp_path: Path, items: np.ndarray, **settings: object) -> dict:
     """The notebook's functions, in a namespace holding what its earlier cells would have defined."""
     settings = {"N_TREES": 10, "SEARCH_K": 10 * len(items), **settings}
-    namespace = {"np": np, "os": os, "threading": threading, "time": time, "AnnoyIndex": AnnoyIndex, "config": config,
-                 "hnswlib": hnswlib, "voyager": voyager, "faiss": faiss, "items": items, "DIM": items.shape[1],
+    namespace = {"np": np, "os": os, "tempfile": tempfile, "threading": threading, "time": time,
+                 "AnnoyIndex": AnnoyIndex, "config": config, "hnswlib": hnswlib, "voyager": voyager, "faiss": faiss,
+                 "items": items, "DIM": items.shape[1],
                  "QUICK": False, "cache": type("Cache", (), {"cache_file": staticmethod(lambda name: tmp_path / name)})}
     define(NOTEBOOK, ("publish", "Serving"), ("make", "change_in_place", "search", "stored"), namespace=namespace)
     namespace.update(settings)  # after the cells, which set the lesson's sizes: the functions read these when called
@@ -60,7 +62,7 @@ def test_swaps_under_load_give_whole_answers_and_no_errors(tmp_path: Path) -> No
     served = ns["Serving"](path, DIM)
     server = loadtest.serve(served.query, DIM)
     try:
-        with loadtest.Load(server, queries, clients=3, seconds=3.0) as load:
+        with loadtest.Load(server, queries, clients=3, linger=0.5) as load:
             for n in (1, 2, 3):
                 time.sleep(0.4)
                 publish_and_expect(n)
@@ -115,7 +117,7 @@ def load_on(answer, clients: int, queries: np.ndarray) -> loadtest.Load:
     """Serve ``answer`` on loopback and put ``clients`` client processes on it for half a second."""
     server = loadtest.serve(answer, DIM)
     try:
-        with loadtest.Load(server, queries, clients=clients, seconds=0.5) as load:
+        with loadtest.Load(server, queries, clients=clients, linger=0.5) as load:
             pass
     finally:
         server.shutdown()
