@@ -20,7 +20,7 @@ nb_merge_streams = True
 # Hidden cells (tag hide-cell: every one an exercise's solution) say which they are in their own metadata
 # ("Show solution 2"); tests/test_site.py checks that.
 
-myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_enable_extensions = ["dollarmath", "amsmath", "tasklist"]  # tasklist: the checklist of instructors.md
 myst_heading_anchors = 3
 
 exclude_patterns = ["**/.ipynb_checkpoints", "images"]
