@@ -123,6 +123,7 @@ def _ranking_keys(train: np.ndarray, metrics: tuple[str, ...]) -> Callable[[np.n
     minus_unit = np.negative(normalise(train)) if angular_family else None
     norms = np.linalg.norm(train, axis=1) if "euclidean" in metrics else None
     ones = train.sum(1) if "hamming" in metrics else None
+    manhattan = distance_function(train, "manhattan") if "manhattan" in metrics else None
 
     def for_chunk(q: np.ndarray) -> Callable[[str, slice], np.ndarray]:
         minus_cos = q @ minus_unit.T if angular_family else None
@@ -139,7 +140,7 @@ def _ranking_keys(train: np.ndarray, metrics: tuple[str, ...]) -> Callable[[np.n
                 return np.negative(dots[rows])
             if metric == "hamming":
                 return ones - 2.0 * dots[rows]
-            return distance_function(train, "manhattan")(q[rows])
+            return manhattan(q[rows])
 
         return keys
 

@@ -117,9 +117,9 @@ def main() -> None:
             gflop = 2 * len(queries) * train.shape[0] * train.shape[1] / 1e9
             report(f"exact search, {name}, {len(queries):,} queries", took, gflop, rates[name])
 
-        with redirect_stdout(io.StringIO()):  # the cell that defines the network also prints its size
+        with redirect_stdout(io.StringIO()):  # the setup cell prints the mode, the network's cell its size
             lesson = define("06-similar-images-cnn.ipynb", ("ConvBlock",), ("SmallConvNet",),
-                            ("learning_rate", "train"), namespace=_notebook_06_imports())  # and SETTINGS
+                            ("learning_rate", "train"), setup=True)  # and SETTINGS
         settings = dict(lesson["SETTINGS"], epochs=1)
         model = lesson["SmallConvNet"]()
         images, labels = cifar[0][:n_train_images], cifar[1][:n_train_images]
@@ -142,16 +142,6 @@ def main() -> None:
                   f"{gflop / took_layer:4.0f} GFLOP/s")
         print(f"    all {len(shapes)}: {conv_total * 1000:.0f} ms; the rest of the step (batch normalisation, pooling, "
               f"the optimizer, Chainer's graph): {(took / steps - conv_total) * 1000:.0f} ms")
-
-
-def _notebook_06_imports() -> dict:
-    """What notebook 06's setup cell imports, for its cells that define the network and the training loop."""
-    namespace: dict = {}
-    setup = ("import math, statistics, time\nimport numpy as np\nimport helpers\nimport chainer\n"
-             "import chainer.functions as F\nimport chainer.links as L\n"
-             "from helpers import cache, config, datasets, fast_conv, features, progress, vectors\n")
-    exec(setup, namespace)
-    return namespace
 
 
 if __name__ == "__main__":
