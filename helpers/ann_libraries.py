@@ -43,7 +43,7 @@ def require(library: str) -> ModuleType:
     except ImportError as error:
         raise ImportError(f"{library} is not installed ({error}). It is in requirements.txt: rerun the README's "
                           "install command; hnswlib and Annoy compile from source and need a C++ compiler "
-                          "(README, Troubleshooting).") from error
+                          "(notebooks/setup.md, Troubleshooting).") from error
 
 
 def _threads(threads: int | None) -> int:

@@ -116,13 +116,14 @@ def why_not_reusable(path: Path, wanted: dict) -> str | None:
 
 def load_or_make(path: Path, wanted: dict, load: Callable[[Path], T], make: Callable[[], T],
                  write: Callable[[T, Path], None], log: Callable[[str], None] = print,
-                 needed: Callable[[T], int] | None = None) -> tuple[T, bool]:
+                 needed: Callable[[T], int] | None = None, from_room_kit: bool = False) -> tuple[T, bool]:
     """Reuse the artefact at ``path`` if it passes validation, else make, save and reload it.
 
     Returns (value, reused). The value always comes from ``load(path)``, so a fresh result and a reused one are
     read the same way. A file that exists but cannot be reused is announced with ``log`` and the reason; so is a
     new start after an earlier run was stopped while making it. ``needed(value)``: bytes the file takes at least,
-    for the message if it does not fit.
+    for the message if it does not fit. ``from_room_kit``: before making it, take the room kit's copy if it was
+    made from ``wanted`` (``import_from_room_kit``); only for files that load without running code.
     """
     reason = why_not_reusable(path, wanted)
     if reason is None:
@@ -130,6 +131,11 @@ def load_or_make(path: Path, wanted: dict, load: Callable[[Path], T], make: Call
             return load(path), True
         except (OSError, ValueError, KeyError, TypeError) as e:
             reason = f"it could not be read ({e})"
+    if from_room_kit and import_from_room_kit(path, wanted, log):
+        try:
+            return load(path), True
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            reason = f"the room kit's copy could not be read ({e})"
     marker = unfinished_marker(path)
     stopped = _stopped_earlier(marker)
     stopped = _remove_stale_parts(path) or stopped
@@ -149,11 +155,16 @@ def load_or_make(path: Path, wanted: dict, load: Callable[[Path], T], make: Call
     return load(path), False
 
 
-def save(path: Path, wanted: dict, write: Callable[[Path], None], needed: int | None = None) -> None:
-    """Write an artefact with ``write(temporary_path)``, rename it into place, then record its fingerprint."""
+def save(path: Path, wanted: dict, write: Callable[[Path], None], needed: int | None = None,
+         copied_from: Path | None = None) -> None:
+    """Write an artefact with ``write(temporary_path)``, rename it into place, then record its fingerprint (and,
+    for a copy, where it came from)."""
     sidecar(path).unlink(missing_ok=True)  # from here until the end the old fingerprint must not vouch for anything
     write_atomically(path, write, needed)
-    record = json.dumps({"fingerprint": wanted, "bytes": path.stat().st_size}, indent=1)
+    record = {"fingerprint": wanted, "bytes": path.stat().st_size}
+    if copied_from is not None:
+        record["copied_from"] = str(copied_from)
+    record = json.dumps(record, indent=1)
     try:
         write_atomically(sidecar(path), lambda tmp: tmp.write_text(record))
     except NoSpaceError as e:
@@ -163,6 +174,30 @@ def save(path: Path, wanted: dict, write: Callable[[Path], None], needed: int | 
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+
+
+def import_from_room_kit(path: Path, wanted: dict, log: Callable[[str], None] = print) -> bool:
+    """Copy the room kit's artefact of the same name into ``path`` if it was made from ``wanted``; True if copied.
+
+    The room kit is the mirror folder (``ANN_TUTORIAL_MIRROR``); its ``cache/`` folder holds artefacts with their
+    fingerprints, as the instructor's cache held them. The same check as for reuse: the same fingerprint (data,
+    settings, code) and the recorded size. One line says what was taken, or why the kit's copy was not.
+    """
+    mirror = config.mirror_from_env()
+    source = mirror / config.ROOM_KIT_CACHE / path.name if mirror is not None else None
+    if source is None or not source.is_file():
+        return False
+    reason = why_not_reusable(source, wanted)
+    saved = read_fingerprint(source)
+    if isinstance(saved, dict) and saved != wanted:  # name what differs: data, settings, code, ...
+        differ = sorted(k for k in wanted.keys() | saved.keys() if wanted.get(k) != saved.get(k))
+        reason = f"its {', '.join(differ)} {'differs' if len(differ) == 1 else 'differ'} from this run's"
+    if reason is not None:
+        log(f"room kit: not using its {path.name}: {reason}; making it here instead")
+        return False
+    save(path, wanted, lambda tmp: shutil.copyfile(source, tmp), source.stat().st_size, copied_from=source)
+    log(f"room kit: took {path.name} from {mirror}: made from the same data, settings and code as this run's")
+    return True
 
 
 def write_atomically(path: Path, write: Callable[[Path], None], needed: int | None = None) -> None:

@@ -17,6 +17,9 @@ QUICK_ENV = "ANN_TUTORIAL_QUICK"
 QUICK_TRAIN, QUICK_TEST = 10_000, 1_000
 """Quick mode keeps this many training and test images (a fixed, seeded subset)."""
 FULL_SWEEP_ENV = "ANN_TUTORIAL_FULL_SWEEP"
+MIRROR_ENV = "ANN_TUTORIAL_MIRROR"
+ROOM_KIT_CACHE = "cache"
+"""The folder of a room kit (a mirror folder) that holds trained artefacts to import: notebook 06's network."""
 
 
 def _flag(name: str) -> bool:
@@ -31,6 +34,12 @@ def quick_mode() -> bool:
 def full_sweep() -> bool:
     """True when ANN_TUTORIAL_FULL_SWEEP=1: notebook 04 runs its full-size sweep."""
     return _flag(FULL_SWEEP_ENV)
+
+
+def mirror_from_env() -> Path | None:
+    """The mirror folder (or room kit) named by ANN_TUTORIAL_MIRROR, if set."""
+    value = os.environ.get(MIRROR_ENV, "").strip()
+    return Path(value).expanduser() if value else None
 
 
 def mode_file_name(path: Path) -> Path:

@@ -46,7 +46,7 @@ with warnings.catch_warnings():
     import chainer  # imported once, quietly, for every notebook that imports this module
     from chainer.dataset import download as chainer_download
 
-MIRROR_ENV = "ANN_TUTORIAL_MIRROR"
+MIRROR_ENV = config.MIRROR_ENV
 MANIFEST = "SHA256SUMS"
 CHUNK = 1 << 20
 
@@ -363,12 +363,6 @@ def _describe(error: BaseException, timeout: float) -> str:
     return str(reason) or type(error).__name__
 
 
-def mirror_from_env() -> Path | None:
-    """The mirror folder named by ANN_TUTORIAL_MIRROR, if set."""
-    value = os.environ.get(MIRROR_ENV, "").strip()
-    return Path(value).expanduser() if value else None
-
-
 def fetch_sources(spec: DatasetSpec, dest: Path, mirror: Path | None = None, timeout: float = 30.0,
                   show_progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Path]:
     """Put a verified copy of each of ``spec``'s files in ``dest``; return their paths.
@@ -469,7 +463,7 @@ def ensure_dataset(name: str | DatasetSpec, mirror: str | Path | None = None, ti
     if cache_is_complete(spec, root):
         log(f"{spec.name}: already in Chainer's cache")
         return cache_dir
-    mirror_path = Path(mirror).expanduser() if mirror is not None else mirror_from_env()
+    mirror_path = Path(mirror).expanduser() if mirror is not None else config.mirror_from_env()
     where = "the mirror folder" if mirror_path else "the public hosts"
     log(f"{spec.name}: not in Chainer's cache yet; fetching from {where}")
     with tempfile.TemporaryDirectory(prefix=f"ann-tutorial-{spec.name}-") as tmp:
@@ -506,7 +500,7 @@ def export_mirror(dest: str | Path, names: Sequence[str] = tuple(DATASETS), mirr
     copy it was given.
     """
     dest = Path(dest).expanduser()
-    mirror_path = Path(mirror).expanduser() if mirror is not None else mirror_from_env()
+    mirror_path = Path(mirror).expanduser() if mirror is not None else config.mirror_from_env()
     if mirror_path is not None and mirror_path.resolve() == dest.resolve():
         raise ValueError("the export folder must differ from the mirror it reads from")
     for name in names:

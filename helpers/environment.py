@@ -69,9 +69,9 @@ print(len(found), len(set(found)), len(set(found[:10]) & exact))
 """
 ANNOY_FIX = ('reinstall it without -ffast-math: ANNOY_COMPILER_ARGS="$(python tools/annoy_build_flags.py)" '
              "python -m pip install --force-reinstall --no-deps --no-cache-dir --no-build-isolation annoy==1.17.3 "
-             "(README, Troubleshooting)")
+             "(notebooks/setup.md, Troubleshooting)")
 HNSWLIB_FIX = ("reinstall it: python -m pip install --force-reinstall --no-deps --no-cache-dir --no-build-isolation "
-               "hnswlib==0.8.0 (with clang on Linux it needs libomp; README, Troubleshooting)")
+               "hnswlib==0.8.0 (with clang on Linux it needs libomp; notebooks/setup.md, Troubleshooting)")
 
 
 def probe_library(library: str, timeout: float = 120) -> str | None:
@@ -131,7 +131,7 @@ def _dataset(name: str) -> Check:
     root = datasets.chainer_dataset_root()
     if datasets.cache_is_complete(spec, root):
         return Check(f"{name} data", "ok", "in Chainer's cache")
-    mirror = datasets.mirror_from_env()
+    mirror = config.mirror_from_env()
     if mirror is not None:
         missing = [f.name for f in spec.files if not (mirror / spec.folder / f.name).is_file()]
         if missing:

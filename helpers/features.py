@@ -75,8 +75,9 @@ def code_key(*code: object) -> str:
 
 def load_or_train(model: chainer.Link, train: Callable[[chainer.Link], list[str]], fingerprint: dict, name: str,
                   log: Callable[[str], None] = print) -> tuple[list[str], bool]:
-    """Fill ``model`` with cached weights if they were trained from ``fingerprint`` into the same layers; else
-    run ``train(model)`` (it trains in place and returns its log lines) and save the weights and the log.
+    """Fill ``model`` with cached weights if they were trained from ``fingerprint`` into the same layers (from the
+    cache, or else from a room kit's); else run ``train(model)`` (it trains in place and returns its log lines)
+    and save the weights and the log.
 
     Returns (the training log, reused). ``fingerprint`` must name everything the weights depend on besides the
     layers: the data's content key and every training setting. A reused model's log is printed again.
@@ -94,7 +95,8 @@ def load_or_train(model: chainer.Link, train: Callable[[chainer.Link], list[str]
             np.savez(f, training_log=np.array(lines, dtype=str), **state(model))
 
     lines, reused = cache.load_or_make(path, wanted, load, make=lambda: list(train(model)), write=write, log=log,
-                                       needed=lambda _: sum(a.nbytes for a in state(model).values()))
+                                       needed=lambda _: sum(a.nbytes for a in state(model).values()),
+                                       from_room_kit=True)
     if reused:
         log(f"reused the weights in the cache ({path.name}); they were trained like this:")
         for line in lines:
@@ -139,7 +141,7 @@ def _embeddings_file(name: str, wanted: dict, n_images: int, make: Callable[[], 
             np.save(f, np.asarray(vectors, dtype=np.float32))
 
     vectors, _ = cache.load_or_make(cache.cache_file(f"{name}.npy"), wanted, load, make, write,
-                                    needed=lambda v: v.nbytes)
+                                    needed=lambda v: v.nbytes, from_room_kit=True)
     return vectors
 
 

@@ -233,3 +233,52 @@ def test_a_marker_of_a_process_still_making_it_is_not_an_interruption(tmp_path: 
     cache.unfinished_marker(path).write_text(str(os.getppid()))
     make_records(log, lambda: [Record(1)], path)
     assert len(log) == (0 if os.name == "posix" else 1)  # elsewhere a running process cannot be told
+
+
+def kit_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fingerprint: dict, text: str = "[7]") -> Path:
+    """A room kit (a mirror folder) whose cache/ holds ``w.json`` made from ``fingerprint``; ANN_TUTORIAL_MIRROR set."""
+    kit = tmp_path / "kit"
+    cache.save(kit / "cache" / "w.json", fingerprint, lambda tmp: tmp.write_text(text))
+    monkeypatch.setenv("ANN_TUTORIAL_MIRROR", str(kit))
+    return kit
+
+
+def load_or_make_w(cache_dir: Path, wanted: dict, log: list[str]) -> tuple[list, bool]:
+    return cache.load_or_make(cache_dir / "w.json", wanted, load=lambda p: json.loads(p.read_text()),
+                              make=lambda: [1], write=lambda v, tmp: tmp.write_text(json.dumps(v)),
+                              log=log.append, from_room_kit=True)
+
+
+def test_a_room_kits_artefact_made_from_the_same_inputs_is_taken_and_said(tmp_path: Path, cache_dir: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    wanted, log = {"data": "d1", "code": "c1"}, []
+    kit = kit_with(tmp_path, monkeypatch, wanted)
+    assert load_or_make_w(cache_dir, wanted, log) == ([7], True)
+    assert log == [f"room kit: took w.json from {kit}: made from the same data, settings and code as this run's"]
+    record = json.loads(cache.sidecar(cache_dir / "w.json").read_text())
+    assert record["fingerprint"] == wanted and record["copied_from"] == str(kit / "cache" / "w.json")
+    assert load_or_make_w(cache_dir, wanted, log) == ([7], True) and len(log) == 1  # now the cache's own
+
+
+def test_a_room_kits_artefact_made_otherwise_is_refused_saying_what_differs(tmp_path: Path, cache_dir: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    log = []
+    kit_with(tmp_path, monkeypatch, {"data": "d1", "code": "c0"})
+    assert load_or_make_w(cache_dir, {"data": "d1", "code": "c1"}, log) == ([1], False)  # made here
+    assert log == ["room kit: not using its w.json: its code differs from this run's; making it here instead"]
+    assert "copied_from" not in json.loads(cache.sidecar(cache_dir / "w.json").read_text())
+
+
+def test_a_cut_short_room_kit_artefact_is_refused(tmp_path: Path, cache_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    wanted, log = {"data": "d1"}, []
+    kit = kit_with(tmp_path, monkeypatch, wanted, text="[7777]")
+    (kit / "cache" / "w.json").write_text("[7")
+    assert load_or_make_w(cache_dir, wanted, log) == ([1], False)
+    assert len(log) == 1 and "has 2 bytes where its fingerprint says 6" in log[0]
+
+
+def test_without_a_room_kit_nothing_is_looked_for(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANN_TUTORIAL_MIRROR", raising=False)
+    log = []
+    assert load_or_make_w(cache_dir, {"data": "d1"}, log) == ([1], False) and log == []

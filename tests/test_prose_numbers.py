@@ -4,11 +4,12 @@ In each markdown cell, every decimal number (0.9645, 1.5) and every number with 
 4,983 QPS) must either appear in that notebook's code or printed outputs (at the precision the prose prints it:
 "0.72" is matched by an output 0.7201; "about 180 MB" by 177, rounded to the tens the prose gives), or sit on a
 line that says where it comes from: a link, a named source (the article, CS231n, ann-benchmarks, a paper, a
-library's source file, the FAISS wiki, the run-time tool `tools/run_notebooks.py`), or another notebook or the
-README, whose own text must then hold the number. Version numbers, math and code blocks are not claims about a
+library's source file, the FAISS wiki, the run-time tool `tools/run_notebooks.py`), or another notebook, the
+README or the results page, whose own text must then hold the number. Version numbers, math and code blocks are not claims about a
 run. A failure names the notebook, the cell and the number.
 
-README's table of results is held the same way: every such number in its "this series" column must be printed by
+The results page's table (notebooks/results.md) is held the same way: every such number in its "this series"
+column must be printed by
 the notebook the row names ("(07)", "08:"), or by some notebook when it names none; a bracket that cites another
 source is left out. A row about a run the tests do not make (an opt-in tier whose output is not committed) says
 so by naming its switch, and is left out.
@@ -24,6 +25,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+RESULTS = ROOT / "notebooks" / "results.md"
+RESULTS_HEADING = "## The numbers"
 
 UNITS = r"(?:s|ms|µs|MB|GB|KB|kB|%|×|x|QPS|queries/s|minutes?|min|seconds?|hours?|bytes|GFLOP/s|TFLOP)"
 NUMBER = re.compile(r"(?<![\w.,/-])(?P<about>(?:about|some|nearly|~)\s(?:\*\*)?)?(?P<whole>\d{1,3}(?:,\d{3})+|\d+)"
@@ -83,7 +86,7 @@ def unsupported(notebook_path: Path, notebook: dict, others: dict[str, str], rea
             line_evidence = list(own)
             for named in OTHER_NOTEBOOK.finditer(line):
                 line_evidence += evidence(others.get(named[1] or named[2], ""))
-            if "README" in line:
+            if "README" in line or "results page" in line:
                 line_evidence += evidence(readme)
             line = READING_TIME.sub("", line)
             for match in NUMBER.finditer(line):
@@ -99,16 +102,16 @@ def checkable(match: re.Match, line: str) -> bool:
     return bool(match["frac"] or match["unit"]) and not VERSION.search(before) and not re.match(r"\.\d|\+", after)
 
 
-def results_rows(readme: str) -> list[tuple[str, str]]:
-    """(what, this series) for each row of README's table of results."""
-    table = readme.split("### Results you should see", 1)[1].split("\n\n")[1]
+def results_rows(results: str) -> list[tuple[str, str]]:
+    """(what, this series) for each row of the results page's table."""
+    table = results.split(RESULTS_HEADING, 1)[1].split("\n\n")[1]
     rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in table.splitlines()]
     return [(row[0], row[1]) for row in rows[2:]]
 
 
-def unsupported_results(readme: str, runs: dict[str, str]) -> list[str]:
+def unsupported_results(results: str, runs: dict[str, str]) -> list[str]:
     problems = []
-    for what, ours in results_rows(readme):
+    for what, ours in results_rows(results):
         if OPT_IN.search(what):
             continue
         named = re.search(r"\((\d\d)\)|^(\d\d):", what)
@@ -117,16 +120,17 @@ def unsupported_results(readme: str, runs: dict[str, str]) -> list[str]:
         claimed = SHARED_UNIT.sub(r"\1 \2", claimed)  # "9,000 / 1,372 QPS": both are QPS
         for match in NUMBER.finditer(claimed):
             if checkable(match, claimed) and not supported(match, values):
-                problems.append(f"README results, {what[:60]!r}: {match.group(0).strip()!r}")
+                problems.append(f"results page, {what[:60]!r}: {match.group(0).strip()!r}")
     return problems
 
 
 @pytest.fixture(scope="module")
 def series() -> tuple[dict[Path, dict], dict[str, str], str]:
-    """Every notebook (read once for all of this module's tests), each one's run text by number, the README."""
+    """Every notebook (read once for all of this module's tests), each one's run text by number, and the text of
+    the README and the results page, which the notebooks' prose may cite."""
     notebooks = {p: json.loads(p.read_text()) for p in NOTEBOOKS}
     others = {p.name[:2]: run_text(nb) for p, nb in notebooks.items()}
-    return notebooks, others, (ROOT / "README.md").read_text()
+    return notebooks, others, (ROOT / "README.md").read_text() + "\n" + RESULTS.read_text()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -160,17 +164,17 @@ def test_the_check_catches_an_invented_number(tmp_path: Path, markdown: str, pri
     assert [f.split(": ", 1)[1].split(" in ")[0] for f in found] == flagged
 
 
-def test_every_number_in_readmes_results_comes_from_the_notebook_it_names(series: tuple) -> None:
-    _, others, readme = series
-    problems = unsupported_results(readme, others)
-    assert not problems, "README results that no notebook prints:\n" + "\n".join(problems)
+def test_every_number_in_the_results_page_comes_from_the_notebook_it_names(series: tuple) -> None:
+    _, others, _ = series
+    problems = unsupported_results(RESULTS.read_text(), others)
+    assert not problems, "results that no notebook prints:\n" + "\n".join(problems)
 
 
 def test_the_results_check_catches_an_invented_number() -> None:
-    readme = ("### Results you should see\n\n| | this series | the article |\n| --- | --- | --- |\n"
+    results = (f"{RESULTS_HEADING}\n\n| | this series | the article |\n| --- | --- | --- |\n"
               "| accuracy (02) | **0.9657** (CS231n: 0.354) | 0.9645 |\n| speed (07) | 9,000 / 9,151 QPS | — |\n"
               "| `ANN_TUTORIAL_MILLION=1`: a million | 0.698 | — |\n\nafter")
     runs = {"02": "accuracy 0.9657", "07": "9,000 QPS, 9,152 QPS, 1,372 QPS"}
-    assert unsupported_results(readme, runs) == ["README results, 'speed (07)': '9,151 QPS'"]
-    assert unsupported_results(readme.replace("9,000 / 9,151", "9,001 / 9,152"), runs) == [
-        "README results, 'speed (07)': '9,001 QPS'"]  # a number in a list shares the list's unit
+    assert unsupported_results(results, runs) == ["results page, 'speed (07)': '9,151 QPS'"]
+    assert unsupported_results(results.replace("9,000 / 9,151", "9,001 / 9,152"), runs) == [
+        "results page, 'speed (07)': '9,001 QPS'"]  # a number in a list shares the list's unit

@@ -151,7 +151,10 @@ def test_the_site_has_a_page_per_notebook_in_order(site: Path) -> None:
         assert parsed(before).next == after.name, f"{before.name}: its 'next' link should lead to {after.name}"
         assert parsed(after).previous == before.name, f"{after.name}: its 'previous' link should lead to {before.name}"
     landing = (site / "index.html").read_text(encoding="utf-8")
-    assert "reading time" in landing and "run time" in landing, "the landing page shows the learning path"
+    front_door = ["Quick start", "PowerShell", "The lessons", "qiita.com/ta7uw/items/1ec226e98cee60f46eba",
+                  "qiita.com/ta7uw/items/9301eef7dd74a249d5ea"]
+    assert all(text in landing for text in front_door), "the landing page shows the README's front door"
+    assert "end of the front door" not in landing and "Run the tests" in landing
 
 
 def own_alt_text(src: str, alt: str) -> bool:

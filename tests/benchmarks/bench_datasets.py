@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from helpers import datasets  # noqa: E402
+from helpers import config, datasets  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -47,7 +47,7 @@ def timed(label: str, fn) -> tuple[float, object]:
 
 
 def main() -> None:
-    mirror = datasets.mirror_from_env()
+    mirror = config.mirror_from_env()
     if mirror is None:
         sys.exit(f"set {datasets.MIRROR_ENV} to the mirror folder")
     loaders = {
