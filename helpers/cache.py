@@ -184,8 +184,11 @@ def import_from_room_kit(path: Path, wanted: dict, log: Callable[[str], None] = 
     settings, code) and the recorded size. One line says what was taken, or why the kit's copy was not.
     """
     mirror = config.mirror_from_env()
-    source = mirror / config.ROOM_KIT_CACHE / path.name if mirror is not None else None
-    if source is None or not source.is_file():
+    if mirror is None or not (mirror / config.ROOM_KIT_CACHE).is_dir():
+        return False  # no room kit (a data mirror has no cache/ folder)
+    source = mirror / config.ROOM_KIT_CACHE / path.name
+    if not source.is_file():
+        log(f"room kit: it has no {path.name} (made in the other mode, or before notebook 06 ran?); making it here")
         return False
     reason = why_not_reusable(source, wanted)
     saved = read_fingerprint(source)

@@ -278,7 +278,23 @@ def test_a_cut_short_room_kit_artefact_is_refused(tmp_path: Path, cache_dir: Pat
     assert len(log) == 1 and "has 2 bytes where its fingerprint says 6" in log[0]
 
 
-def test_without_a_room_kit_nothing_is_looked_for(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ANN_TUTORIAL_MIRROR", raising=False)
+@pytest.mark.parametrize("mirror", [None, "data-only"])
+def test_without_a_room_kit_nothing_is_looked_for(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  mirror: str | None) -> None:
+    if mirror is None:
+        monkeypatch.delenv("ANN_TUTORIAL_MIRROR", raising=False)
+    else:  # a data mirror: no cache/ folder, nothing to say
+        (tmp_path / mirror / "mnist").mkdir(parents=True)
+        monkeypatch.setenv("ANN_TUTORIAL_MIRROR", str(tmp_path / mirror))
     log = []
     assert load_or_make_w(cache_dir, {"data": "d1"}, log) == ([1], False) and log == []
+
+
+def test_a_room_kit_without_the_artefact_says_so(tmp_path: Path, cache_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    kit_with(tmp_path, monkeypatch, {"data": "d1"})
+    log = []
+    assert cache.load_or_make(cache_dir / "v.json", {"data": "d1"}, load=lambda p: json.loads(p.read_text()),
+                              make=lambda: [1], write=lambda v, tmp: tmp.write_text(json.dumps(v)), log=log.append,
+                              from_room_kit=True) == ([1], False)
+    assert log == ["room kit: it has no v.json (made in the other mode, or before notebook 06 ran?); making it here"]

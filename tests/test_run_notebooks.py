@@ -1,7 +1,7 @@
 """tools/run_notebooks.py, and quick mode switched on each way a learner can.
 
-The README offers three ways to switch quick mode on: ``ANN_TUTORIAL_QUICK=1`` in the shell before starting
-Jupyter (Linux, macOS), ``$env:ANN_TUTORIAL_QUICK = "1"`` in PowerShell (the same thing: a variable in the
+The Modes page (notebooks/running.md) offers three ways to switch quick mode on: ``ANN_TUTORIAL_QUICK=1`` in the
+shell before starting Jupyter (Linux, macOS), ``$env:ANN_TUTORIAL_QUICK = "1"`` in PowerShell (the same thing: a variable in the
 environment Jupyter's kernels inherit), and ``%env ANN_TUTORIAL_QUICK=1`` in a notebook's first cell. A tiny
 notebook, run in a real kernel by the tool CI uses for quick mode, reports what the kernel and a Dask worker it
 starts (as notebook 08 does) see each way. CI runs every lesson in quick mode with the same tool.

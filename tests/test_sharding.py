@@ -1,7 +1,7 @@
 """Notebook 08's work on Dask workers, tested as the notebook writes it.
 
 - The top-k merge against brute force on small random data, for every metric the lesson uses.
-- A real cluster started as the README shows it: one ``dask scheduler`` and two ``dask worker`` processes on
+- A real cluster started as notebooks/running.md shows it: one ``dask scheduler`` and two ``dask worker`` processes on
   loopback (separate OS processes), a shard build and a merged query through them, checked against exact search.
 - A worker killed (SIGKILL) at three moments of each phase the notebook runs on the workers (embedding with 06's
   network, building shards, querying them): as its task is handed out, midway, and after the task finished but
@@ -77,7 +77,7 @@ def test_merge_keeps_padding_last(shards: dict) -> None:
 
 
 class Cluster:
-    """A ``dask scheduler`` and single-thread ``dask worker`` processes (no nanny) on 127.0.0.1, as README shows."""
+    """A ``dask scheduler`` and single-thread ``dask worker`` processes (no nanny) on 127.0.0.1, as notebooks/running.md shows."""
 
     def __init__(self, folder: Path, cache_dir: Path) -> None:
         self.folder, self.logs, self.processes = folder, [], []

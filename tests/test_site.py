@@ -1,6 +1,7 @@
 """The website: built strictly from the committed notebooks, then checked as HTML and in a real browser.
 
-The build is the README's command, ``python -m sphinx -c site -n -W -b html notebooks OUT`` (every warning an
+The build is the command of notebooks/testing.md ("The website"), ``python -m sphinx -c site -n -W -b html notebooks
+OUT`` (every warning an
 error), into a temporary folder. Then:
 - the notebooks' own metadata: every figure output carries alt text (and the image grids a caption) in its cell's
   metadata, so it survives reruns; every hidden cell is an exercise's solution, tagged to collapse on the site,
@@ -86,7 +87,7 @@ def test_hidden_cells_are_solutions_that_collapse_on_the_site(path: Path) -> Non
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The site, built from the committed notebooks as the README builds it, warnings being errors."""
+    """The site, built from the committed notebooks as notebooks/testing.md builds it, warnings being errors."""
     try:
         import myst_nb  # noqa: F401
         import sphinx  # noqa: F401

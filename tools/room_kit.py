@@ -7,8 +7,8 @@ It writes, into ``room-kit/``:
 - ``mnist/``, ``cifar-10/``, ``SHA256SUMS``: the datasets, fetched and verified as ``helpers.datasets --export``
   writes them (so the folder is also a dataset mirror);
 - ``wheels/``: every package the README's install needs, for each Python and system asked for: binary wheels
-  where the package index has them, and the source archives of the three packages that are compiled on install
-  (Annoy, hnswlib, Chainer: a compiler is still needed);
+  where the package index has them, and the source archives of the three packages that are built on install
+  (Annoy, hnswlib, Chainer: a C++ compiler is still needed for the first two);
 - ``cache/``: notebook 06's trained network and its embeddings, with their fingerprints, from this machine's cache
   (run notebook 06 first, in each mode the room will use);
 - ``project.zip``: this project's files (those git tracks, and new files it does not ignore);
@@ -47,13 +47,15 @@ PYTHONS = ("3.11", "3.12", "3.13", "3.14", "3.15")
 SYSTEMS = {
     "linux": [f"manylinux_2_{minor}_x86_64" for minor in range(17, 29)] + ["manylinux2014_x86_64"],
     "macos-arm64": ["macosx_14_0_arm64"],  # pip adds the older macOS versions and universal2 itself
-    "macos-x86_64": ["macosx_13_0_x86_64"],
+    "macos-x86_64": ["macosx_15_0_x86_64"],  # FAISS 1.15.1's Intel-Mac wheels are made for macOS 15
     "windows": ["win_amd64"],
 }
 """Each system's platform tags, as ``pip download --platform`` takes them: x86-64 Linux (wheels made for glibc
-2.17 to 2.28, so a laptop needs 2.28 or newer), Apple-silicon and Intel Macs, 64-bit Windows."""
+2.17 to 2.28, so a laptop needs 2.28 or newer), Apple-silicon Macs (macOS 14 or newer), Intel Macs (macOS 15 or
+newer), 64-bit Windows."""
 COMPILED_ON_INSTALL = ("annoy", "hnswlib", "chainer")
-"""Packages that publish only a source archive: the kit holds it, and the learner's machine compiles it."""
+"""Packages that publish only a source archive: the kit holds it, and the learner's machine builds it (Annoy and
+hnswlib are C++)."""
 SETUP_REQUIRES = {"annoy": ["nose>=1.0"]}
 """What those packages' ``setup.py`` has setuptools fetch while it builds (``setup_requires``; Annoy 1.17.3's
 asks for nose): with no network it must be in the kit too."""
@@ -72,7 +74,7 @@ class Target:
 
 def requirements(python: str, system: str, files: tuple[str, ...] = REQUIREMENT_FILES) -> list[str]:
     """The install's requirements (``-r`` followed, ``-e .`` left out) that apply to ``python`` on ``system``, their
-    markers evaluated there, without the packages compiled on install but with what those need at run time."""
+    markers evaluated there, without the packages built on install but with what those need at run time."""
     environment = default_environment() | {
         "python_version": python, "python_full_version": f"{python}.0", "implementation_name": "cpython",
         "platform_python_implementation": "CPython",
@@ -169,7 +171,7 @@ def _needs(requirement: str, dependency: str) -> bool:
 
 
 def download_sources(wheels: Path) -> None:
-    """The source archives of the packages compiled on install, at the versions requirements.txt pins."""
+    """The source archives of the packages built on install, at the versions requirements.txt pins."""
     pins = [line for line in _requirement_lines(REQUIREMENT_FILES)
             if Requirement(line).name.lower() in COMPILED_ON_INSTALL]
     subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(wheels), "--no-deps",
@@ -241,16 +243,18 @@ What it holds
   mnist/, cifar-10/, SHA256SUMS    the datasets (verified)
   wheels/                          the packages the install needs, for these Pythons and systems:
 {covered}
-                                   and the source archives of {', '.join(COMPILED_ON_INSTALL)}, compiled on
+                                   and the source archives of {', '.join(COMPILED_ON_INSTALL)}, built on
                                    install: every laptop needs a C++ compiler (notebooks/setup.md in the project)
   cache/                           notebook 06's trained network and embeddings:
 {files}
   project.zip                      the notebooks and their helpers
 
 Install and run with no network
-Use a Python and a system listed above: with another, pip stops at "No matching distribution found". Linux means
-x86-64 with glibc 2.28 or newer. Unzip project.zip, go into its folder ann-tutorial/, and run the README's command
-with pip and the notebooks pointed at the kit: KIT below is this folder's full path.
+Use a Python and a system listed above with every package: with another, or where a package is left out, pip
+stops at "No matching distribution found" and installs nothing (install with a network there). Linux means x86-64
+with glibc 2.28 or newer; macOS 14 or newer on Apple silicon, 15 or newer on Intel. Unzip project.zip, go into its
+folder ann-tutorial/, and run the README's command with pip and the notebooks pointed at the kit: KIT below is
+this folder's full path.
 
 {install}
 
