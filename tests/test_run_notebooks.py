@@ -38,6 +38,15 @@ def probe_notebook(folder: Path, source: str = PROBE) -> Path:
     return path
 
 
+def one_cell_notebook(folder: Path, source: str) -> Path:
+    """A notebook of one plain cell (no helpers to import: its time is the cell's own)."""
+    path = folder / "probe.ipynb"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source)]
+    nbformat.write(notebook, path)
+    return path
+
+
 def printed(saved: Path) -> str:
     """What the probe cell (the last one) printed."""
     last = nbformat.read(saved, as_version=4).cells[-1]
@@ -63,6 +72,25 @@ def test_a_failing_notebook_fails_the_run_and_says_where(tmp_path: Path, capsys:
     assert run_notebooks.main(["--quick", str(path)]) == 1
     err = capsys.readouterr().err
     assert "FAILED probe.ipynb" in err and "arithmetic is broken" in err and "assert 1 + 1 == 3" in err
+
+
+def test_a_cell_without_an_answer_in_time_runs_the_notebook_again_once(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    marker = tmp_path / "first-try"
+    path = one_cell_notebook(tmp_path, f"import pathlib, time\nmarker = pathlib.Path({str(marker)!r})\n"
+                                       "if not marker.exists():\n    marker.touch()\n    time.sleep(60)\nprint('answered')")
+    assert run_notebooks.main(["--cell-timeout", "5", str(path)]) == 0  # the first try times out, the second answers
+    out = capsys.readouterr().out
+    assert "a cell had no answer from its kernel within 5 s; running the notebook again from the top, once" in out
+    assert "all 1 notebook(s) ran to the end" in out
+
+
+def test_a_cell_that_hangs_twice_fails_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = one_cell_notebook(tmp_path, "import time\ntime.sleep(60)")
+    assert run_notebooks.main(["--cell-timeout", "5", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count("running the notebook again from the top, once") == 1
+    assert "FAILED probe.ipynb (first run)" in captured.err
 
 
 def test_a_missing_notebook_is_refused(tmp_path: Path) -> None:

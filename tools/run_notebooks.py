@@ -34,13 +34,14 @@ QUICK_ENV = "ANN_TUTORIAL_QUICK"  # helpers.config.QUICK_ENV (not imported: this
 CELL_TIMEOUT = 1500  # seconds, as pytest.ini gives nbval
 
 
-def run(path: Path, quick_cell: bool, env: dict[str, str], save: Path | None, label: str) -> float:
+def run(path: Path, quick_cell: bool, env: dict[str, str], save: Path | None, label: str,
+        cell_timeout: float = CELL_TIMEOUT) -> float:
     """Execute the notebook at ``path`` in a new kernel with environment ``env`` (working directory: the notebook's
     folder); its wall-clock seconds. The notebook's file is not changed."""
     notebook = nbformat.read(path, as_version=4)
     if quick_cell:
         notebook.cells.insert(0, nbformat.v4.new_code_cell(f"%env {QUICK_ENV}=1"))
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
+    client = NotebookClient(notebook, timeout=cell_timeout, kernel_name="python3",
                             extra_arguments=["--IPKernelApp.log_level=ERROR"],  # not its TCP warning
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
@@ -61,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     how.add_argument("--quick-from-shell", action="store_true", help="quick mode, from the kernel's environment")
     parser.add_argument("--twice", action="store_true", help="run each notebook again (a rerun, cache warm)")
     parser.add_argument("--save", type=Path, help="a folder for the executed notebooks")
+    parser.add_argument("--cell-timeout", type=float, default=CELL_TIMEOUT,
+                        help=f"seconds a cell may take (default {CELL_TIMEOUT}); a notebook with a cell that takes "
+                             "longer is run again from the top once, and fails if it happens again")
     args = parser.parse_args(argv)
 
     missing = [str(p) for p in args.notebooks if not p.is_file()]
@@ -82,7 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         for label in ("first run", "rerun")[:2 if args.twice else 1]:
             print(f"{path.name}: {label} ...", flush=True)
             try:
-                runs.append(run(path.resolve(), args.quick, env, args.save, label))
+                try:
+                    runs.append(run(path.resolve(), args.quick, env, args.save, label, args.cell_timeout))
+                except CellTimeoutError:  # a cell that hangs, or a kernel's reply that never came: one more try
+                    print(f"{path.name}: {label}: a cell had no answer from its kernel within {args.cell_timeout:.0f} "
+                          "s; running the notebook again from the top, once", flush=True)
+                    runs.append(run(path.resolve(), args.quick, env, args.save, label, args.cell_timeout))
             except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
                 plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # the traceback without its terminal colours
                 print(f"FAILED {path.name} ({label}):\n{plain}", file=sys.stderr, flush=True)
