@@ -161,10 +161,10 @@ def save(path: Path, wanted: dict, write: Callable[[Path], None], needed: int | 
     for a copy, where it came from)."""
     sidecar(path).unlink(missing_ok=True)  # from here until the end the old fingerprint must not vouch for anything
     write_atomically(path, write, needed)
-    record = {"fingerprint": wanted, "bytes": path.stat().st_size}
+    fields = {"fingerprint": wanted, "bytes": path.stat().st_size}
     if copied_from is not None:
-        record["copied_from"] = str(copied_from)
-    record = json.dumps(record, indent=1)
+        fields["copied_from"] = str(copied_from)
+    record = json.dumps(fields, indent=1)
     try:
         write_atomically(sidecar(path), lambda tmp: tmp.write_text(record))
     except NoSpaceError as e:
