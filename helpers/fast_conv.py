@@ -1,11 +1,13 @@
 """A 3 × 3 convolution for channels-last arrays, written as a custom Chainer ``FunctionNode``.
 
 Notebook 06's network could use Chainer's own ``L.Convolution2D`` (channels first, im2col then ``tensordot`` on
-a CPU). On channels-last arrays, ``Conv3x3Function`` builds the matrix of all 3 × 3 patches from one padded copy
-and a strided view and does one matrix product (backward: one for the weights, nine small ones for the input).
-Notebook 06 times a training step with each, in one run. ``Conv3x3`` (the
-link) is what the network uses; ``conv3x3`` (the function) is checked against ``F.convolution_2d`` and by
-Chainer's gradient checker in ``tests/test_features.py`` and in notebook 06.
+a CPU). On channels-last arrays, ``Conv3x3Function`` works through the batch ``CHUNK`` images at a time, so that
+what it builds stays in the processor's cache: the matrix of all 3 × 3 patches (one padded copy and a strided
+view), then one matrix product. Backward, per chunk: the weights' gradient is one product with the same patches
+(built again, not kept), the input's gradient one product of the output gradient's patches with the weights
+flipped (a convolution too). Notebook 06 times a training step with each, in one run. ``Conv3x3`` (the link) is
+what the network uses; ``conv3x3`` (the function) is checked against ``F.convolution_2d`` and by Chainer's
+gradient checker in ``tests/test_features.py`` and in notebook 06.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ with warnings.catch_warnings():
     from chainer import function_node
 
 
+CHUNK = 16
+"""Images per matrix product: 16 maps of 8 × 8 × 64 (notebook 06's second block) make a patch matrix of 2.4 MB."""
+
+
 def _patches(x: np.ndarray) -> np.ndarray:
     """All 3 × 3 neighbourhoods of a channels-last batch ``(n, h, w, c)``, zero padded: ``(n·h·w, 9·c)``."""
     n, h, w, c = x.shape
@@ -28,6 +34,15 @@ def _patches(x: np.ndarray) -> np.ndarray:
     s = padded.strides
     windows = np.lib.stride_tricks.as_strided(padded, (n, h, w, 3, 3, c), (s[0], s[1], s[2], s[1], s[2], s[3]))
     return windows.reshape(n * h * w, 9 * c)
+
+
+def _convolve(x: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``x`` ``(n, h, w, c_in)`` convolved with ``W`` ``(9·c_in, c_out)``, ``CHUNK`` images per product."""
+    n, h, w, _ = x.shape
+    y = np.empty((n, h, w, W.shape[1]), dtype=np.result_type(x, W))
+    for start in range(0, n, CHUNK):
+        np.matmul(_patches(x[start:start + CHUNK]), W, out=y[start:start + CHUNK].reshape(-1, W.shape[1]))
+    return y
 
 
 class Conv3x3Function(function_node.FunctionNode):
@@ -42,28 +57,22 @@ class Conv3x3Function(function_node.FunctionNode):
         x, W = inputs
         if x.ndim != 4 or W.shape[0] != 9 * x.shape[3]:
             raise ValueError(f"conv3x3 needs x (n, h, w, c) and W (9*c, c_out); got {x.shape} and {W.shape}")
-        n, h, w, _ = x.shape
-        self._shape = x.shape
-        self._cols = _patches(x)
-        self.retain_inputs((1,))
-        return (self._cols @ W).reshape(n, h, w, W.shape[1]),
+        self.retain_inputs((0, 1))
+        return _convolve(x, W),
 
     def backward(self, indexes: tuple[int, ...], grad_outputs: tuple) -> tuple:
         gy = grad_outputs[0].array
-        W = self.get_retained_inputs()[0].array
-        n, h, w, c = self._shape
-        gy2 = gy.reshape(n * h * w, -1)
+        x, W = (v.array for v in self.get_retained_inputs())
+        c_in, c_out = x.shape[3], W.shape[1]
         gx = gW = None
         if 1 in indexes:
-            gW = chainer.Variable(self._cols.T @ gy2)
-        if 0 in indexes:
-            padded = np.zeros((n, h + 2, w + 2, c), dtype=gy.dtype)
-            taps = W.reshape(3, 3, c, -1)
-            for dy in range(3):
-                for dx in range(3):
-                    padded[:, dy:dy + h, dx:dx + w] += (gy2 @ taps[dy, dx].T).reshape(n, h, w, c)
-            gx = chainer.Variable(padded[:, 1:-1, 1:-1])
-        self._cols = None
+            gW = np.zeros_like(W)
+            for start in range(0, len(x), CHUNK):
+                gW += _patches(x[start:start + CHUNK]).T @ gy[start:start + CHUNK].reshape(-1, c_out)
+            gW = chainer.Variable(gW)
+        if 0 in indexes:  # the output gradient convolved with the weights turned by 180 degrees, c_in and c_out swapped
+            flipped = W.reshape(3, 3, c_in, c_out)[::-1, ::-1].transpose(0, 1, 3, 2).reshape(9 * c_out, c_in)
+            gx = chainer.Variable(_convolve(gy, flipped))
         return gx, gW
 
 

@@ -80,6 +80,25 @@ def test_conv3x3_matches_chainers_convolution_and_its_gradient_checks() -> None:
     gradient_check.check_backward(fast_conv.conv3x3, (x, W), rng.standard_normal((2, 5, 6, 4)), dtype=np.float64)
 
 
+def test_conv3x3_over_several_chunks_gives_chainers_output_and_gradients() -> None:
+    rng = np.random.default_rng(1)
+    n = 2 * fast_conv.CHUNK + 3                 # two whole chunks and a short one
+    x = rng.standard_normal((n, 4, 5, 3))
+    W = rng.standard_normal((27, 6))
+    gy = rng.standard_normal((n, 4, 5, 6))
+    ours_x, ours_W = chainer.Variable(x), chainer.Variable(W)
+    ours = fast_conv.conv3x3(ours_x, ours_W)
+    ours.grad = gy
+    ours.backward()
+    theirs_x, theirs_W = chainer.Variable(x.transpose(0, 3, 1, 2)), chainer.Variable(W.reshape(3, 3, 3, 6).transpose(3, 2, 0, 1))
+    theirs = F.convolution_2d(theirs_x, theirs_W, pad=1)
+    theirs.grad = gy.transpose(0, 3, 1, 2)
+    theirs.backward()
+    np.testing.assert_allclose(ours.array, theirs.array.transpose(0, 2, 3, 1), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ours_x.grad, theirs_x.grad.transpose(0, 2, 3, 1), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ours_W.grad, theirs_W.grad.transpose(2, 3, 1, 0).reshape(27, 6), rtol=1e-10, atol=1e-10)
+
+
 def test_conv3x3_rejects_weights_of_the_wrong_shape() -> None:
     with pytest.raises(ValueError, match="9\\*c"):
         fast_conv.conv3x3(np.zeros((1, 4, 4, 3), np.float32), np.zeros((9, 2), np.float32))
@@ -201,3 +220,14 @@ def test_a_saved_model_loads_in_another_process_without_its_class(cache_dir: Pat
     model.out.W.array[...] = 0  # other weights: the saved file is replaced, not reused
     features.save_model(model, "net")
     assert np.array_equal(features.load_model("net")(x).array, np.zeros((1, 2), dtype=np.float32))
+
+
+def test_the_heavy_steps_benchmark_counts_the_convolutions_notebook_06_describes() -> None:
+    """Its FLOP count comes from the shapes one forward pass runs: notebook 06's 2 × 2 squares as 12 channels, then
+    64, 128, 128 and 128 channels on 16 × 16, 8 × 8 and twice 4 × 4 maps."""
+    from tests.benchmarks.bench_heavy_steps import conv_shapes
+    from tests.notebook_code import define
+
+    lesson = define("06-similar-images-cnn.ipynb", ("ConvBlock",), ("SmallConvNet",), setup=True)
+    shapes = conv_shapes(lesson["SmallConvNet"](), np.zeros((1, 3072), np.float32))
+    assert shapes == [(16, 12, 64), (8, 64, 128), (4, 128, 128), (4, 128, 128)]

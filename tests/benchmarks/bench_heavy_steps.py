@@ -10,12 +10,12 @@ Run:  ANN_TUTORIAL_MIRROR=../shared/datasets .venv/bin/python tests/benchmarks/b
   product, 2·m·n·d; the limit is that work at the product's rate. The rest (ranking, selection, the distances of
   the k found) is what the ratio shows.
 - Notebook 06's training: the network and ``train`` from the notebook's own cells, on the first images of the
-  training set for one epoch. Its work is counted from the layer shapes: per image and 3 × 3 convolution,
-  2·h·w·9·c_in·c_out for the forward product, as much again for the weights' gradient, and as much again for the
-  input's gradient (not for the first layer, whose input needs none). Everything else (batch normalisation,
-  pooling, the optimizer, Python) is what the ratio shows; then each layer's convolution, forward and backward,
-  is timed alone at its shape, to show how far the narrow layers' products are from the limit, and what the
-  rest of a step costs.
+  training set for one epoch. Its work is counted from the shapes of the convolutions one forward pass runs: per
+  image and 3 × 3 convolution, 2·h·w·9·c_in·c_out for the forward product, as much again for the weights'
+  gradient, and as much again for the input's gradient (not for the first layer, whose input needs none).
+  Everything else (batch normalisation, pooling, the optimizer, Python) is what the ratio shows; then each
+  layer's convolution, forward and backward, is timed alone at its shape, to show how far each layer's products
+  are from the limit, and what the rest of a step costs.
 
 Nothing here asserts a speed: it prints each step, its limit and their ratio.
 """
@@ -34,8 +34,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from helpers import datasets, exact  # noqa: E402  (helpers before chainer)
+from helpers import datasets, exact, fast_conv  # noqa: E402  (helpers before chainer)
 from tests.notebook_code import define  # noqa: E402
+
+# isort: split
+import chainer  # noqa: E402  (after helpers, which make it importable)
 
 
 def seconds(run: Callable[[], object], repeats: int = 1) -> float:
@@ -66,22 +69,31 @@ def _layer_gflop(size: int, c_in: int, c_out: int, first: bool) -> float:
     return 2 * size * size * 9 * c_in * c_out * (2 if first else 3) / 1e9
 
 
-def _layer_shapes(widths: tuple[int, ...], size: int = 32) -> list[tuple[int, int, int]]:
-    """(map size, input channels, output channels) of each 3 × 3 convolution of notebook 06's network."""
-    shapes = []
-    for i, (c_in, c_out) in enumerate(zip((3, *widths), widths, strict=False)):
-        shapes.append((size, c_in, c_out))
-        if i < len(widths) - 1:
-            size //= 2
-    return shapes
+class _ConvShapes(chainer.FunctionHook):
+    """Records (map size, input channels, output channels) of each ``fast_conv`` convolution a forward pass runs."""
+
+    name = "ConvShapes"
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, int, int]] = []
+
+    def forward_preprocess(self, function: chainer.FunctionNode, in_data: tuple) -> None:
+        if isinstance(function, fast_conv.Conv3x3Function):
+            x, W = in_data
+            self.shapes.append((x.shape[1], x.shape[3], W.shape[1]))
+
+
+def conv_shapes(model: chainer.Chain, images: np.ndarray) -> list[tuple[int, int, int]]:
+    """The shape of each 3 × 3 convolution of notebook 06's network, read off one forward pass of ``images``."""
+    hook = _ConvShapes()
+    with hook, chainer.using_config("train", False), chainer.no_backprop_mode():
+        model.embed(model.prepare(images[:1]))
+    return hook.shapes
 
 
 def conv_seconds(batch: int, size: int, c_in: int, c_out: int, first: bool) -> float:
     """Forward and backward of ``fast_conv.conv3x3`` on one batch at one layer's shape (the input's gradient only
     past the first layer, as in training), best of five."""
-    import chainer
-
-    from helpers import fast_conv
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, size, size, c_in), dtype=np.float32)
     w = chainer.Variable(rng.standard_normal((9 * c_in, c_out), dtype=np.float32))
@@ -125,7 +137,7 @@ def main() -> None:
         images, labels = cifar[0][:n_train_images], cifar[1][:n_train_images]
         with redirect_stdout(io.StringIO()):
             took = seconds(lambda: lesson["train"](model, images, labels, **settings))
-        shapes = _layer_shapes(tuple(b.conv.W.shape[1] for b in model.blocks))
+        shapes = conv_shapes(model, images)
         gflop = sum(_layer_gflop(*shape, first=i == 0) for i, shape in enumerate(shapes)) * n_train_images
         report(f"06's training, {n_train_images:,} images, one epoch", took, gflop, max(rates.values()))
         full = 50_000 * lesson["SETTINGS"]["epochs"] / n_train_images * took
