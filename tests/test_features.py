@@ -70,12 +70,16 @@ def train_tiny(model: TinyNet, images: np.ndarray, labels: np.ndarray, steps: in
     return [f"{steps} steps, last loss {float(loss.array):.3f}"]
 
 
+def chainers_weights(W: np.ndarray, c_in: int) -> np.ndarray:
+    """``fast_conv``'s weights, rows ordered (dy, dx, c_in), in ``F.convolution_2d``'s layout (c_out, c_in, dy, dx)."""
+    return W.reshape(3, 3, c_in, W.shape[1]).transpose(3, 2, 0, 1)
+
+
 def test_conv3x3_matches_chainers_convolution_and_its_gradient_checks() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 5, 6, 3))       # channels last, odd sizes
     W = rng.standard_normal((27, 4))            # rows ordered (dy, dx, c_in)
-    as_chainer = W.reshape(3, 3, 3, 4).transpose(3, 2, 0, 1)  # (c_out, c_in, dy, dx)
-    expected = F.convolution_2d(x.transpose(0, 3, 1, 2), as_chainer, pad=1).array.transpose(0, 2, 3, 1)
+    expected = F.convolution_2d(x.transpose(0, 3, 1, 2), chainers_weights(W, 3), pad=1).array.transpose(0, 2, 3, 1)
     np.testing.assert_allclose(fast_conv.conv3x3(x, W).array, expected, rtol=1e-10, atol=1e-10)
     gradient_check.check_backward(fast_conv.conv3x3, (x, W), rng.standard_normal((2, 5, 6, 4)), dtype=np.float64)
 
@@ -90,7 +94,7 @@ def test_conv3x3_over_several_chunks_gives_chainers_output_and_gradients() -> No
     ours = fast_conv.conv3x3(ours_x, ours_W)
     ours.grad = gy
     ours.backward()
-    theirs_x, theirs_W = chainer.Variable(x.transpose(0, 3, 1, 2)), chainer.Variable(W.reshape(3, 3, 3, 6).transpose(3, 2, 0, 1))
+    theirs_x, theirs_W = chainer.Variable(x.transpose(0, 3, 1, 2)), chainer.Variable(chainers_weights(W, 3))
     theirs = F.convolution_2d(theirs_x, theirs_W, pad=1)
     theirs.grad = gy.transpose(0, 3, 1, 2)
     theirs.backward()
